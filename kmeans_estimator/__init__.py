@@ -1,4 +1,34 @@
-"""kmeans-estimator: the KMeans Estimator and Estimator machinery for TensorFlow 2.16+."""
+"""kmeans-estimator: the KMeans Estimator and Estimator machinery for TensorFlow 2.16+.
+
+Porting from TensorFlow's own Estimator takes one import change:
+`tf.compat.v1.estimator.experimental.KMeans` becomes `kmeans_estimator.KMeans`
+(also `kmeans_estimator.experimental.KMeans`), `tf.estimator.Estimator`
+becomes `kmeans_estimator.Estimator`, `tf.estimator.export` becomes
+`kmeans_estimator.export`, `tf.compat.v1.estimator.inputs` becomes
+`kmeans_estimator.inputs`.
+"""
 from kmeans_estimator._tensorflow_check import require_tensorflow
 
 require_tensorflow()
+
+from kmeans_estimator import experimental, export, inputs  # noqa: E402
+from kmeans_estimator.estimator.estimator import Estimator  # noqa: E402
+from kmeans_estimator.estimator.run_config import RunConfig  # noqa: E402
+from kmeans_estimator.estimator.spec import EstimatorSpec, ModeKeys  # noqa: E402
+from kmeans_estimator.kmeans import KMeans  # noqa: E402
+
+KMeansClustering = KMeans
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Estimator",
+    "EstimatorSpec",
+    "KMeans",
+    "KMeansClustering",
+    "ModeKeys",
+    "RunConfig",
+    "experimental",
+    "export",
+    "inputs",
+]

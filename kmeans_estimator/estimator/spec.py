@@ -49,23 +49,17 @@ def _as_hook_tuple(hooks, field):
 
 
 def _as_metric_dict(eval_metric_ops):
-    """Checks metrics are `(value, update_op)` pairs or Keras-style metric objects."""
+    """Checks metrics are `(value_tensor, update_op)` pairs keyed by name."""
     metrics = dict(eval_metric_ops or {})
     for name, metric in metrics.items():
         if not isinstance(name, str):
             raise TypeError(f"eval_metric_ops keys must be strings, got {name!r}")
-        if isinstance(metric, tuple):
-            if len(metric) != 2:
-                raise TypeError(
-                    f"eval_metric_ops[{name!r}] must be a (value, update_op) pair, "
-                    f"got a tuple of {len(metric)}"
-                )
-        elif not hasattr(metric, "result"):
+        if not isinstance(metric, (tuple, list)) or len(metric) != 2:
             raise TypeError(
-                f"eval_metric_ops[{name!r}] must be a (value, update_op) pair or a "
-                f"metric object with result(), got {type(metric).__name__}"
+                f"eval_metric_ops[{name!r}] must be a (value_tensor, update_op) pair "
+                f"such as tf.compat.v1.metrics.mean returns, got {metric!r}"
             )
-    return metrics
+    return {name: tuple(metric) for name, metric in metrics.items()}
 
 
 class EstimatorSpec(collections.namedtuple("EstimatorSpec", _SPEC_FIELDS)):

@@ -1,0 +1,107 @@
+"""Reading checkpoints and writing the graph files of a model directory.
+
+Everything here treats the model directory in the layout tf.estimator used,
+so TensorBoard, `tf.compat.v1.train.load_variable` and checkpoints written by
+the original tf.estimator work unchanged.
+"""
+import os
+
+import tensorflow as tf
+
+# Constants larger than this are left out of graph.pbtxt and the .meta file:
+# a training set captured with tf.constant would otherwise be re-serialized on
+# every train() call (the original's main per-call cost).
+MAX_WRITTEN_CONSTANT_BYTES = 1 << 20
+
+GRAPH_FILENAME = "graph.pbtxt"
+CHECKPOINT_PREFIX = "model.ckpt"
+
+
+def latest_checkpoint(model_dir):
+    """Returns the path of the newest checkpoint in `model_dir`, or None."""
+    return tf.train.latest_checkpoint(model_dir) if model_dir else None
+
+
+def checkpoint_global_step(checkpoint_path):
+    """Returns the global step stored in a checkpoint, or 0 when there is none."""
+    if not checkpoint_path:
+        return 0
+    reader = tf.train.load_checkpoint(checkpoint_path)
+    if reader.has_tensor(tf.compat.v1.GraphKeys.GLOBAL_STEP):
+        return int(reader.get_tensor(tf.compat.v1.GraphKeys.GLOBAL_STEP))
+    return 0
+
+
+def check_restorable(checkpoint_path, graph):
+    """Checks every saveable variable of `graph` is in the checkpoint with its shape.
+
+    Run before a session restores, so a model rebuilt from different input
+    (another feature dimension, another number of clusters) fails with a message
+    naming the variable and both shapes instead of deep inside the restore op.
+
+    Raises:
+      ValueError: a variable is missing from the checkpoint or its shape differs.
+    """
+    stored = dict(tf.train.list_variables(checkpoint_path))
+    for variable in graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES):
+        name = variable.op.name
+        if name not in stored:
+            raise ValueError(
+                f"Variable {name!r} of the model is not in checkpoint {checkpoint_path}; "
+                f"the checkpoint holds {sorted(stored)}"
+            )
+        wanted = variable.shape
+        if wanted.rank is not None and not wanted.is_compatible_with(stored[name]):
+            raise ValueError(
+                f"Variable {name!r} has shape {list(stored[name])} in checkpoint "
+                f"{checkpoint_path}, but the model built from this input needs shape "
+                f"{wanted.as_list()}"
+            )
+
+
+def strip_large_constants(graph_def, max_bytes=MAX_WRITTEN_CONSTANT_BYTES):
+    """Returns a copy of `graph_def` whose constants over `max_bytes` became placeholders.
+
+    The placeholder keeps the constant's name, dtype and shape, so the written
+    graph still shows in TensorBoard and can be imported (the value must then be
+    fed); only the bytes of the data are dropped.
+    """
+    stripped = tf.compat.v1.GraphDef()
+    stripped.CopyFrom(graph_def)
+    for node in stripped.node:
+        if node.op != "Const":
+            continue
+        value = node.attr["value"].tensor
+        if value.ByteSize() <= max_bytes:
+            continue
+        dtype = node.attr["dtype"].type
+        shape = value.tensor_shape
+        node.op = "Placeholder"
+        node.attr.clear()
+        node.attr["dtype"].type = dtype
+        node.attr["shape"].shape.CopyFrom(shape)
+    return stripped
+
+
+def write_graph_files(graph, saver, model_dir):
+    """Writes `graph.pbtxt` and returns the serialized, stripped MetaGraphDef.
+
+    The MetaGraphDef is written beside each checkpoint by the saving hook; it is
+    built once per call because the graph is final by then.
+    """
+    graph_def = strip_large_constants(graph.as_graph_def(add_shapes=True))
+    tf.io.write_graph(graph_def, model_dir, GRAPH_FILENAME, as_text=True)
+    meta_graph = tf.compat.v1.train.export_meta_graph(
+        graph_def=graph_def, saver_def=saver.saver_def, graph=graph, clear_devices=False
+    )
+    return meta_graph.SerializeToString()
+
+
+def write_meta_graph(serialized_meta_graph, checkpoint_path):
+    """Writes the `.meta` file that belongs to `checkpoint_path`."""
+    with tf.io.gfile.GFile(checkpoint_path + ".meta", "wb") as meta_file:
+        meta_file.write(serialized_meta_graph)
+
+
+def checkpoint_prefix(model_dir):
+    return os.path.join(model_dir, CHECKPOINT_PREFIX)

@@ -1,0 +1,36 @@
+"""Argument checks shared by the receivers, export outputs and SavedModel writer."""
+
+
+def type_name(value):
+    """The class name of `value`, for error messages."""
+    return type(value).__name__
+
+
+def check_name(name, argument):
+    """Checks a dict key is a non-empty string."""
+    if not isinstance(name, str):
+        raise TypeError(f"{argument} keys must be strings, got {name!r}")
+    if not name:
+        raise ValueError(f"{argument} keys must be non-empty strings, got ''")
+
+
+def check_mapping(value, argument, expected):
+    """Checks `value` is a non-empty dict with non-empty string keys."""
+    if not isinstance(value, dict):
+        raise TypeError(f"{argument} must be {expected}, got {type_name(value)}")
+    if not value:
+        raise ValueError(f"{argument} must not be empty, got {{}}")
+    for name in value:
+        check_name(name, argument)
+
+
+def as_tensor_dict(value, single_key, argument, allowed_types):
+    """Returns `value` as a dict of name to tensor, wrapping a single tensor under `single_key`."""
+    if isinstance(value, allowed_types):
+        return {single_key: value}
+    kinds = " or ".join(kind.__name__ for kind in allowed_types)
+    check_mapping(value, argument, f"a {kinds} or a dict of str to them")
+    for name, tensor in value.items():
+        if not isinstance(tensor, allowed_types):
+            raise TypeError(f"{argument}[{name!r}] must be a {kinds}, got {type_name(tensor)}")
+    return dict(value)

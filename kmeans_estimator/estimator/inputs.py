@@ -1,0 +1,324 @@
+"""From a user's input_fn to graph tensors: calling it, reading its result, numpy input.
+
+Everything here runs while the Estimator builds a graph (tf.compat.v1 graph
+mode); datasets become initializable iterators started by a session hook.
+"""
+import functools
+import inspect
+import numbers
+
+import numpy as np
+import tensorflow as tf
+
+from kmeans_estimator.estimator.spec import ModeKeys
+
+_INPUT_FN_ARGS = ("mode", "params", "config")
+
+_EXPECTED_RESULT = (
+    "a Tensor, a dict of Tensors, a (features, labels) pair or a tf.data.Dataset "
+    "whose elements are one of those"
+)
+
+
+def call_input_fn(input_fn, mode, params, config):
+    """Calls `input_fn` with those of `mode`, `params` and `config` it declares.
+
+    Must be called inside the graph being built (``with graph.as_default():``)
+    so that the tensors or dataset it makes belong to that graph. Works for
+    plain functions, `functools.partial` objects (arguments the partial
+    already binds are not passed again) and callable objects.
+
+    Args:
+      input_fn: a callable whose parameters are a subset of `mode`, `params`,
+        `config`; other parameters must have defaults.
+      mode: a `ModeKeys` value.
+      params: passed through when input_fn declares `params`.
+      config: passed through when input_fn declares `config`.
+
+    Returns:
+      Whatever `input_fn` returns; read it with `parse_input_fn_result`.
+
+    Raises:
+      TypeError: if input_fn is not callable, cannot be inspected, or has a
+        required parameter other than mode, params and config.
+      ValueError: if mode is not a `ModeKeys` value.
+      RuntimeError: if called under eager execution rather than in a graph.
+    """
+    if not callable(input_fn):
+        raise TypeError(f"input_fn must be callable, got {type(input_fn).__name__}")
+    if mode not in ModeKeys.ALL:
+        raise ValueError(f"mode must be one of {list(ModeKeys.ALL)}, got {mode!r}")
+    if tf.executing_eagerly():
+        raise RuntimeError(
+            "call_input_fn must run inside a graph (`with tf.Graph().as_default():`), "
+            "but eager execution is active"
+        )
+    try:
+        signature = inspect.signature(input_fn)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"input_fn's parameters cannot be inspected: {error}") from None
+    bound_by_partial = (
+        set(input_fn.keywords) if isinstance(input_fn, functools.partial) else set()
+    )
+    values = {"mode": mode, "params": params, "config": config}
+    kwargs = {}
+    for name, parameter in signature.parameters.items():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if name in _INPUT_FN_ARGS and name not in bound_by_partial:
+            kwargs[name] = values[name]
+        elif parameter.default is parameter.empty:
+            raise TypeError(
+                f"input_fn has a required parameter {name!r}; an input_fn may only "
+                f"require {list(_INPUT_FN_ARGS)}"
+            )
+    return input_fn(**kwargs)
+
+
+class _DatasetInitializerHook(tf.compat.v1.train.SessionRunHook):
+    """Starts (and on every new session, restarts) a dataset iterator."""
+
+    def __init__(self, iterator):
+        self._initializer = iterator.initializer
+
+    def after_create_session(self, session, coord):
+        del coord  # The initializer runs once, synchronously; nothing to coordinate.
+        session.run(self._initializer)
+
+
+def _describe(value):
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of length {len(value)}"
+    if value is None:
+        return "None"
+    return f"a {type(value).__module__}.{type(value).__name__}"
+
+
+def _in_default_graph(tensor):
+    try:
+        return tensor.graph is tf.compat.v1.get_default_graph()
+    except AttributeError:  # Eager tensors have no graph.
+        return False
+
+
+def _check_tensors(value, role):
+    """Checks `value` is a Tensor, SparseTensor or dict of them (str keys)."""
+    leaves = value.items() if isinstance(value, dict) else [(None, value)]
+    for key, leaf in leaves:
+        where = role if key is None else f"{role}[{key!r}]"
+        if key is not None and not isinstance(key, str):
+            raise TypeError(
+                f"input_fn returned {role} with key {key!r}; dict keys must be strings"
+            )
+        if not isinstance(leaf, (tf.Tensor, tf.SparseTensor)):
+            raise TypeError(
+                f"input_fn returned {where} that is {_describe(leaf)}; {role} must be "
+                "a Tensor, a SparseTensor or a dict of them"
+            )
+        if not _in_default_graph(leaf):
+            raise ValueError(
+                f"input_fn returned {where} built outside the graph being constructed; "
+                "create tensors and datasets inside input_fn"
+            )
+
+
+def parse_input_fn_result(result):
+    """Splits what an input_fn returned into features, labels and hooks.
+
+    Accepted results: a Tensor (features, no labels); a dict of Tensors
+    (features); a `(features, labels)` tuple or list whose labels may be None;
+    or a `tf.data.Dataset` whose elements are any of these. Feature and label
+    values may be Tensors or SparseTensors. A dataset is read through an
+    initializable iterator, initialised by the returned hook after each
+    session is created.
+
+    Args:
+      result: the value returned by `call_input_fn`.
+
+    Returns:
+      A `(features, labels, hooks)` triple: features a Tensor or dict of
+      Tensors, labels a Tensor, a dict of Tensors or None, hooks a list of
+      `tf.compat.v1.train.SessionRunHook` the session must run with.
+
+    Raises:
+      TypeError: if result (or a dataset element) has none of the accepted
+        shapes, or holds something other than Tensors.
+      ValueError: if result is a sequence whose length is not 2, or holds
+        tensors of another graph or eager tensors.
+    """
+    hooks = []
+    value = result
+    if isinstance(result, tf.data.Dataset):
+        iterator = tf.compat.v1.data.make_initializable_iterator(result)
+        hooks.append(_DatasetInitializerHook(iterator))
+        value = iterator.get_next()
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(
+                f"input_fn returned {_describe(value)}; expected {_EXPECTED_RESULT}"
+            )
+        features, labels = value
+    elif isinstance(value, (dict, tf.Tensor, tf.SparseTensor)):
+        features, labels = value, None
+    else:
+        raise TypeError(f"input_fn returned {_describe(value)}; expected {_EXPECTED_RESULT}")
+    _check_tensors(features, "features")
+    if labels is not None:
+        _check_tensors(labels, "labels")
+    return features, labels, hooks
+
+
+def _as_column(value, name):
+    """Returns `value` as a numpy array TensorFlow can hold, one row per example."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be convertible to a numpy array: {error}") from None
+    if array.ndim == 0:
+        raise ValueError(
+            f"{name} must have at least one dimension (one row per example), "
+            f"got a scalar of shape {array.shape}"
+        )
+    if array.dtype.kind == "U":
+        array = np.char.encode(array, "utf-8")
+    # Booleans, integers, floats, complex numbers and byte strings map onto TF dtypes.
+    if array.dtype.kind not in "biufcS":
+        raise TypeError(
+            f"{name} must hold numbers, booleans or strings, got numpy dtype {array.dtype}"
+        )
+    return array
+
+
+def _as_columns(value, name):
+    """Returns (structure, {column name: array}) for an array or a dict of arrays."""
+    if isinstance(value, dict):
+        if not value:
+            raise ValueError(f"{name} must not be an empty dict")
+        for key in value:
+            if not isinstance(key, str):
+                raise TypeError(f"{name} keys must be strings, got {key!r}")
+        columns = {key: _as_column(column, f"{name}[{key!r}]") for key, column in value.items()}
+        return "dict", columns
+    return "array", {name: _as_column(value, name)}
+
+
+def _check_positive_int(name, value, allow_none=False):
+    if value is None and allow_none:
+        return
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        suffix = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be a positive integer{suffix}, got {value!r}")
+
+
+def _signature(structure, columns):
+    specs = {
+        key: tf.TensorSpec(shape=(None,) + column.shape[1:], dtype=tf.as_dtype(column.dtype))
+        for key, column in columns.items()
+    }
+    return specs if structure == "dict" else next(iter(specs.values()))
+
+
+def _select(structure, columns, rows):
+    batch = {key: column[rows] for key, column in columns.items()}
+    return batch if structure == "dict" else next(iter(batch.values()))
+
+
+def numpy_input_fn(
+    x,
+    y=None,
+    batch_size=128,
+    num_epochs=1,
+    shuffle=None,
+    queue_capacity=1000,
+    num_threads=1,
+):
+    """Returns an input_fn that feeds numpy arrays in batches through tf.data.
+
+    The arrays are never written into the graph: the dataset reads them with
+    `tf.data.Dataset.from_generator`, so their size is not bound by the 2 GB
+    GraphDef limit. Numpy arrays are held by reference, not copied (unicode
+    arrays are the exception: they are encoded to UTF-8 once, up front).
+
+    Batches hold `batch_size` rows, except the last of each epoch, which holds
+    what is left. With shuffle, every epoch visits the rows in a new random
+    order; the order is reproducible when the graph has a random seed (e.g.
+    RunConfig's `tf_random_seed`) and varies between runs otherwise.
+
+    Args:
+      x: a numpy array (or anything `np.asarray` accepts) whose first
+        dimension indexes examples, or a non-empty dict of str to such arrays,
+        all of the same length. Unicode strings are fed as UTF-8 bytes.
+      y: None, an array or a dict of arrays with as many rows as x.
+      batch_size: positive int, rows per batch.
+      num_epochs: positive int, passes over the data; None repeats forever.
+      shuffle: True to shuffle each epoch. None (the default) and False keep
+        the original order; tf.estimator required an explicit value, here
+        None simply means no shuffling.
+      queue_capacity: positive int, accepted for tf.estimator compatibility;
+        sets how many rows (rounded up to whole batches) are prefetched.
+      num_threads: positive int, accepted for tf.estimator compatibility and
+        validated only: the generator runs on one thread so that the row
+        order stays as described above.
+
+    Returns:
+      An input_fn taking no arguments that returns a `tf.data.Dataset` of
+      `(features, labels)` pairs, or of features alone when y is None, where
+      each is a Tensor or a dict of Tensors (batch dimension None).
+
+    Raises:
+      ValueError: if x is empty, columns differ in length, y's length differs
+        from x's, or a numeric argument is out of range.
+      TypeError: if x or y cannot become a numeric, boolean or string array,
+        or shuffle is not a bool or None.
+    """
+    _check_positive_int("batch_size", batch_size)
+    _check_positive_int("num_epochs", num_epochs, allow_none=True)
+    _check_positive_int("queue_capacity", queue_capacity)
+    _check_positive_int("num_threads", num_threads)
+    if shuffle is not None and not isinstance(shuffle, bool):
+        raise TypeError(f"shuffle must be True, False or None, got {shuffle!r}")
+    if x is None:
+        raise TypeError("x must be a numpy array or a dict of numpy arrays, got None")
+
+    x_structure, x_columns = _as_columns(x, "x")
+    lengths = {key: len(column) for key, column in x_columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"x's arrays must have the same length, got lengths {lengths}")
+    num_rows = next(iter(lengths.values()))
+    if num_rows == 0:
+        raise ValueError("x must hold at least one row, got 0 rows")
+    parts = [(x_structure, x_columns)]
+    if y is not None:
+        y_structure, y_columns = _as_columns(y, "y")
+        y_lengths = {key: len(column) for key, column in y_columns.items()}
+        if any(length != num_rows for length in y_lengths.values()):
+            raise ValueError(
+                f"y must have as many rows as x ({num_rows}), got lengths {y_lengths}"
+            )
+        parts.append((y_structure, y_columns))
+
+    signature = tuple(_signature(structure, columns) for structure, columns in parts)
+    prefetch_batches = -(-queue_capacity // batch_size)
+
+    def input_fn():
+        seed = tf.compat.v1.get_default_graph().seed
+
+        def batches():
+            rng = np.random.default_rng(seed)
+            epoch = 0
+            while num_epochs is None or epoch < num_epochs:
+                order = rng.permutation(num_rows) if shuffle else None
+                for start in range(0, num_rows, batch_size):
+                    if order is None:
+                        rows = slice(start, start + batch_size)
+                    else:
+                        rows = order[start : start + batch_size]
+                    batch = tuple(_select(s, columns, rows) for s, columns in parts)
+                    yield batch if len(batch) == 2 else batch[0]
+                epoch += 1
+
+        output_signature = signature if len(signature) == 2 else signature[0]
+        dataset = tf.data.Dataset.from_generator(batches, output_signature=output_signature)
+        return dataset.prefetch(prefetch_batches)
+
+    return input_fn

@@ -1,0 +1,4 @@
+"""The `inputs` namespace of tf.estimator: ready-made input functions."""
+from kmeans_estimator.estimator.inputs import numpy_input_fn
+
+__all__ = ["numpy_input_fn"]
