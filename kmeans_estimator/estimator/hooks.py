@@ -46,7 +46,11 @@ class CheckpointHook(tf.compat.v1.train.SessionRunHook):
         self._meta_graph = checkpoints.write_graph_files(graph, self._saver, self._model_dir)
         step = session.run(self._global_step)
         self._timer.update_last_triggered_step(step)
-        self._last_saved_step = step
+        # A session that restored this step's checkpoint need not save it again
+        # unless it trains; a fresh one (or one whose hooks only initialized
+        # state, as k-means initialization does) saves at the end.
+        restored = tf.io.gfile.exists(f"{checkpoints.checkpoint_prefix(self._model_dir)}-{step}.index")
+        self._last_saved_step = step if restored else None
 
     def before_run(self, run_context):
         return tf.compat.v1.train.SessionRunArgs(self._global_step)

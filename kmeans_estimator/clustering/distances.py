@@ -1,0 +1,177 @@
+"""Squared-Euclidean and cosine distances between points and centers as graph ops.
+
+Holds the blocked nearest-center search that every assignment step of k-means runs.
+"""
+import tensorflow as tf
+
+SQUARED_EUCLIDEAN = "squared_euclidean"
+COSINE = "cosine"
+METRICS = (SQUARED_EUCLIDEAN, COSINE)
+
+# How many score entries (rows x centers) one block of the nearest-center search may hold.
+# 2**20 float32 entries is 4 MiB; see nearest_centers for the measurements behind it.
+_BLOCK_ENTRIES = 2**20
+
+
+def _check_metric(metric: str) -> None:
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+
+
+def prepare_points(points: tf.Tensor, metric: str) -> tf.Tensor:
+    """Puts input points into the form the other distance functions expect.
+
+    Args:
+      points: `[n, d]` float tensor.
+      metric: one of `METRICS`.
+
+    Returns:
+      The points l2-normalized row by row for `COSINE`; the points themselves for
+      `SQUARED_EUCLIDEAN`.
+
+    Raises:
+      ValueError: if `metric` is not one of `METRICS`.
+    """
+    _check_metric(metric)
+    if metric == COSINE:
+        with tf.name_scope("normalize_points"):
+            return tf.math.l2_normalize(points, axis=1)
+    return points
+
+
+def _scoring_centers(centers: tf.Tensor, metric: str) -> tuple[tf.Tensor, tf.Tensor | None]:
+    """Returns (scaled centers, per-center bias) such that the score of point x and center c
+    is `x . scaled_c + bias_c`, which orders centers like the distance does.
+
+    Squared Euclidean: ||x - c||^2 = ||x||^2 + (||c||^2 - 2 x.c), the part in brackets is the
+    score. Cosine: 1 - cos = 1 + (-x.c) for unit vectors, so the score is -x.c and no bias.
+    """
+    if metric == COSINE:
+        return -tf.math.l2_normalize(centers, axis=1), None
+    return -2.0 * centers, tf.reduce_sum(tf.square(centers), axis=1)
+
+
+def _nearest_in_block(
+    block: tf.Tensor, scaled_centers: tf.Tensor, bias: tf.Tensor | None, metric: str
+) -> tuple[tf.Tensor, tf.Tensor]:
+    scores = tf.matmul(block, scaled_centers, transpose_b=True)
+    if bias is not None:
+        scores = scores + bias
+    indices = tf.argmin(scores, axis=1, output_type=tf.int64)
+    best = tf.reduce_min(scores, axis=1)
+    if metric == COSINE:
+        return indices, 1.0 + best
+    return indices, tf.maximum(best + tf.reduce_sum(tf.square(block), axis=1), 0.0)
+
+
+def _default_block_rows(num_centers: int | None) -> int:
+    """Rows per block of `nearest_centers` when the caller does not choose.
+
+    Args:
+      num_centers: the number of centers k, or None when unknown while building the graph.
+
+    Returns:
+      A row count such that one block of scores holds about 2**20 entries (at least 256 rows).
+    """
+    if num_centers is None:
+        return 1024
+    return max(256, _BLOCK_ENTRIES // max(num_centers, 1))
+
+
+def nearest_centers(
+    points: tf.Tensor, centers: tf.Tensor, metric: str, block_rows: int | None = None
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Finds the nearest center of every point and the distance to it.
+
+    Scores `||c||^2 - 2 x.c` (or `-x.c` for cosine) are computed block by block of rows, so
+    the full `[n, k]` matrix is never held; `||x||^2` is added to the winning score only.
+    Measured on the shared 2-core development machine (float32, n=500000, d=100, k=500, best
+    of 6 runs, three settings of the loop's parallelism): unblocked 0.40-0.43 s while holding a
+    1 GB score matrix; blocks of 1024 rows 0.45-0.56 s, 2048 rows 0.40-0.43 s, 4096 rows
+    0.39-0.44 s, 8192 rows 0.40-0.47 s, 16384 rows 0.41-0.48 s. The default block therefore
+    holds about 2**20 scores (4 MiB in float32): 2097 rows for k=500.
+
+    Args:
+      points: `[n, d]` float tensor, already passed through `prepare_points`; n may be
+        unknown while building the graph but must be positive at run time.
+      centers: `[k, d]` float tensor of the same dtype, k >= 1.
+      metric: one of `METRICS`.
+      block_rows: rows per block; by default about 2**20 / k (at least 256). Inputs with at most
+        that many rows (known statically) are done in one block without a loop.
+
+    Returns:
+      `(indices, distances)`: int64 `[n]` index of the nearest center, and `[n]` distance to
+      it, squared Euclidean (clipped at 0) or `1 - cos`.
+
+    Raises:
+      ValueError: if `metric` is not one of `METRICS` or `block_rows` is not positive.
+    """
+    _check_metric(metric)
+    if block_rows is None:
+        block_rows = _default_block_rows(tf.compat.dimension_value(centers.shape[0]))
+    if block_rows <= 0:
+        raise ValueError(f"block_rows must be a positive integer, got {block_rows}")
+    with tf.name_scope("nearest_centers"):
+        scaled_centers, bias = _scoring_centers(centers, metric)
+        static_rows = tf.compat.dimension_value(points.shape[0])
+        if static_rows is not None and static_rows <= block_rows:
+            return _nearest_in_block(points, scaled_centers, bias, metric)
+
+        num_rows = tf.shape(points)[0]
+        num_blocks = (num_rows + block_rows - 1) // block_rows
+        all_indices = tf.TensorArray(tf.int64, size=num_blocks, infer_shape=False,
+                                     element_shape=tf.TensorShape([None]))
+        all_distances = tf.TensorArray(points.dtype, size=num_blocks, infer_shape=False,
+                                       element_shape=tf.TensorShape([None]))
+
+        def search_block(block_index, all_indices, all_distances):
+            start = block_index * block_rows
+            block = points[start:start + block_rows]
+            indices, distances = _nearest_in_block(block, scaled_centers, bias, metric)
+            return (block_index + 1, all_indices.write(block_index, indices),
+                    all_distances.write(block_index, distances))
+
+        _, all_indices, all_distances = tf.while_loop(
+            lambda block_index, *_: block_index < num_blocks,
+            search_block,
+            (tf.constant(0), all_indices, all_distances),
+            parallel_iterations=2,
+            name="blocks",
+        )
+        indices, distances = all_indices.concat(), all_distances.concat()
+        if static_rows is not None:
+            indices.set_shape([static_rows])
+            distances.set_shape([static_rows])
+        return indices, distances
+
+
+def pairwise_distances(
+    points: tf.Tensor,
+    centers: tf.Tensor,
+    metric: str,
+    squared_norms: tf.Tensor | None = None,
+) -> tf.Tensor:
+    """Computes the distance of every point to every center.
+
+    Args:
+      points: `[n, d]` float tensor, already passed through `prepare_points`.
+      centers: `[k, d]` float tensor of the same dtype.
+      metric: one of `METRICS`.
+      squared_norms: optional `[n]` squared l2 norms of the points, for callers that compare
+        the same points with many sets of centers; only read for `SQUARED_EUCLIDEAN`.
+
+    Returns:
+      `[n, k]` tensor of squared Euclidean distances (clipped at 0) or `1 - cos`.
+
+    Raises:
+      ValueError: if `metric` is not one of `METRICS`.
+    """
+    _check_metric(metric)
+    with tf.name_scope("pairwise_distances"):
+        scaled_centers, bias = _scoring_centers(centers, metric)
+        scores = tf.matmul(points, scaled_centers, transpose_b=True)
+        if metric == COSINE:
+            return 1.0 + scores
+        if squared_norms is None:
+            squared_norms = tf.reduce_sum(tf.square(points), axis=1)
+        return tf.maximum(scores + bias + squared_norms[:, tf.newaxis], 0.0)

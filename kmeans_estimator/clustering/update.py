@@ -1,0 +1,121 @@
+"""Center updates of k-means: full-batch Lloyd means and mini-batch running means.
+
+Pure graph functions; the caller owns the variables they are assigned to.
+"""
+import tensorflow as tf
+
+# The one-hot product beats the segment sum up to about this many centers (see
+# cluster_sums_and_counts for the measurements).
+_ONE_HOT_MAX_CLUSTERS = 64
+
+
+def _sums_by_segment_sum(
+    points: tf.Tensor, indices: tf.Tensor, num_clusters: int
+) -> tuple[tf.Tensor, tf.Tensor]:
+    sums = tf.math.unsorted_segment_sum(points, indices, num_clusters)
+    counts = tf.math.unsorted_segment_sum(
+        tf.ones_like(indices, dtype=points.dtype), indices, num_clusters)
+    return sums, counts
+
+
+def _sums_by_one_hot(
+    points: tf.Tensor, indices: tf.Tensor, num_clusters: int
+) -> tuple[tf.Tensor, tf.Tensor]:
+    membership = tf.one_hot(indices, num_clusters, dtype=points.dtype)
+    sums = tf.matmul(membership, points, transpose_a=True)
+    counts = tf.reduce_sum(membership, axis=0)
+    return sums, counts
+
+
+def cluster_sums_and_counts(
+    points: tf.Tensor, indices: tf.Tensor, num_clusters: int
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Sums and counts the points assigned to each center.
+
+    Up to 64 centers this multiplies a one-hot `[n, k]` membership matrix with the points;
+    above, it uses `tf.math.unsorted_segment_sum`. Measured on the shared 2-core development
+    machine (float32, ms per call, segment sum / one-hot): n=500000 d=100 k=500: 108 / 642;
+    n=1024 d=100 k=100: 0.33 / 0.42; n=1024 d=100 k=50: 0.33 / 0.23; n=65536 d=100 k=10:
+    21.1 / 5.1; n=65536 d=100 k=50: 24.2 / 13.8; n=65536 d=100 k=100: 26.5 / 27.6;
+    n=16384 d=10 k=200: 1.36 / 3.25; n=100 d=2 k=3: 0.13 / 0.11.
+
+    Args:
+      points: `[n, d]` float tensor.
+      indices: `[n]` int tensor, the center each point is assigned to, in `[0, k)`.
+      num_clusters: k, a Python int.
+
+    Returns:
+      `(sums, counts)`: `[k, d]` sums of the assigned points and `[k]` counts, both of the
+      points' dtype.
+    """
+    with tf.name_scope("cluster_sums_and_counts"):
+        if num_clusters <= _ONE_HOT_MAX_CLUSTERS:
+            return _sums_by_one_hot(points, indices, num_clusters)
+        return _sums_by_segment_sum(points, indices, num_clusters)
+
+
+def lloyd_update(centers: tf.Tensor, sums: tf.Tensor, counts: tf.Tensor) -> tf.Tensor:
+    """Moves every center to the mean of its assigned points (one Lloyd iteration).
+
+    A center without points keeps its position (the original Estimator moved it to the
+    origin, where it then captured points it should not have).
+
+    Args:
+      centers: `[k, d]` current centers.
+      sums: `[k, d]` sums of the points assigned to each center.
+      counts: `[k]` number of points assigned to each center, of the centers' dtype.
+
+    Returns:
+      `[k, d]` new centers.
+
+    References:
+      Lloyd, "Least squares quantization in PCM", IEEE Trans. Inf. Theory, 1982.
+    """
+    with tf.name_scope("lloyd_update"):
+        counts = counts[:, tf.newaxis]
+        means = sums / tf.maximum(counts, 1.0)
+        return tf.where(counts > 0.0, means, centers)
+
+
+def mini_batch_update(
+    centers: tf.Tensor, total_counts: tf.Tensor, sums: tf.Tensor, counts: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Moves centers towards their points in a batch with a per-center rate of 1 / count.
+
+    Each center becomes the running mean of all points ever assigned to it: with
+    `new_total = total + count`, `new_center = center + (sum - count * center) / new_total`.
+    From zero totals this is exactly the batch mean; centers without points in the batch
+    are left unchanged.
+
+    Args:
+      centers: `[k, d]` current centers.
+      total_counts: `[k]` points assigned to each center in all earlier batches.
+      sums: `[k, d]` sums of the batch's points assigned to each center.
+      counts: `[k]` number of the batch's points assigned to each center.
+
+    Returns:
+      `(new_centers, new_total_counts)`, shaped like `centers` and `total_counts`.
+
+    References:
+      Sculley, "Web-scale k-means clustering", WWW 2010.
+    """
+    with tf.name_scope("mini_batch_update"):
+        new_total_counts = tf.add(total_counts, counts)
+        step = (sums - counts[:, tf.newaxis] * centers) / tf.maximum(
+            new_total_counts[:, tf.newaxis], 1.0)
+        new_centers = tf.where(counts[:, tf.newaxis] > 0.0, centers + step, centers)
+        return new_centers, new_total_counts
+
+
+def relative_change(loss: tf.Tensor, previous_loss: tf.Tensor) -> tf.Tensor:
+    """Measures how much the loss moved: `|loss - previous| / (1 + |previous|)`.
+
+    Args:
+      loss: scalar float tensor.
+      previous_loss: scalar float tensor of the same dtype.
+
+    Returns:
+      Scalar tensor, the relative change.
+    """
+    with tf.name_scope("relative_change"):
+        return tf.abs(loss - previous_loss) / (1.0 + tf.abs(previous_loss))

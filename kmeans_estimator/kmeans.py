@@ -1,0 +1,491 @@
+"""KMeans: the k-means Estimator, a drop-in for tf.compat.v1.estimator.experimental.KMeans.
+
+This module wires the graph ops of `kmeans_estimator.clustering` into an
+`EstimatorSpec` and adds the hooks that initialize the centers and stop on a
+small change of the loss. Arguments are validated here, once, before any graph
+is built.
+
+Points are clustered in float32 whatever their input dtype (float64 and
+integer inputs are cast), so the `clusters` variable and checkpoints are the
+same as the original's.
+"""
+import numbers
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from kmeans_estimator.clustering import distances, init, update
+from kmeans_estimator.estimator.estimator import Estimator
+from kmeans_estimator.estimator.spec import EstimatorSpec, ModeKeys
+from kmeans_estimator.estimator import export_outputs as export
+
+COMPUTE_DTYPE = tf.float32
+
+# Variables created besides `clusters` and `initialized`; mini-batch mode only.
+WORKING_CENTERS_VAR_NAME = "clusters_updated"
+CLUSTER_COUNTS_VAR_NAME = "cluster_counts"
+STEPS_TO_SYNC_VAR_NAME = "update_in_steps"
+INITIALIZED_VAR_NAME = "initialized"
+
+
+class _LossRelativeChangeHook(tf.compat.v1.train.SessionRunHook):
+    """Stops training once the loss changes by less than `tolerance`, relatively.
+
+    The change is |loss - previous| / (1 + |previous|), measured between
+    consecutive steps of one `train()` call.
+    """
+
+    def __init__(self, loss, tolerance):
+        self._loss = loss
+        self._tolerance = tolerance
+        self._previous = None
+
+    def before_run(self, run_context):
+        return tf.compat.v1.train.SessionRunArgs(self._loss)
+
+    def after_run(self, run_context, run_values):
+        loss = float(run_values.results)
+        if self._previous is not None:
+            change = abs(loss - self._previous) / (1.0 + abs(self._previous))
+            if change < self._tolerance:
+                logging.info("Loss changed by %g < relative_tolerance=%g: stopping", change, self._tolerance)
+                run_context.request_stop()
+        self._previous = loss
+
+
+class _InitializeClustersHook(tf.compat.v1.train.SessionRunHook):
+    """Chooses the initial centers before the first training step.
+
+    The chief runs the init op on successive input batches until every center is
+    chosen; other workers wait for it. Running out of input first is an error
+    that names how many centers were wanted and how many points were seen.
+    """
+
+    def __init__(self, init_op, initialized, num_chosen, num_clusters, is_chief):
+        self._init_op = init_op
+        self._initialized = initialized
+        self._num_chosen = num_chosen
+        self._num_clusters = num_clusters
+        self._is_chief = is_chief
+
+    def after_create_session(self, session, coord):
+        while not session.run(self._initialized):
+            if not self._is_chief:
+                time.sleep(1)
+                continue
+            try:
+                session.run(self._init_op)
+            except (tf.errors.OutOfRangeError, StopIteration):
+                chosen = session.run(self._num_chosen)
+                raise ValueError(
+                    f"num_clusters={self._num_clusters} is larger than the points available for "
+                    f"initialization: the input ended after {chosen} points"
+                ) from None
+
+
+def _is_integer(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _as_initial_centers(initial_clusters):
+    """Returns user-given initial centers as a float32 [k, d] array, validated."""
+    if isinstance(initial_clusters, tf.Tensor):
+        if not hasattr(initial_clusters, "numpy"):
+            raise ValueError(
+                "initial_clusters as a Tensor must be an eager (concrete) tensor; build it "
+                "outside any graph, or pass a numpy array"
+            )
+        initial_clusters = initial_clusters.numpy()
+    centers = np.asarray(initial_clusters)
+    if not np.issubdtype(centers.dtype, np.number):
+        raise ValueError(f"initial_clusters as an array must be numeric, got dtype {centers.dtype}")
+    if centers.ndim != 2 or centers.shape[0] < 1 or centers.shape[1] < 1:
+        raise ValueError(
+            f"initial_clusters as an array must have rank 2 [num_clusters, num_features] "
+            f"with both at least 1, got shape {list(centers.shape)}"
+        )
+    if not np.all(np.isfinite(centers)):
+        raise ValueError("initial_clusters contains NaN or Inf values")
+    return centers.astype(np.float32)
+
+
+def _points_from_features(features, feature_columns):
+    """Turns the model's features into one float32 [n, d] matrix of points."""
+    if isinstance(features, dict):
+        if feature_columns is not None:
+            points = tf.compat.v1.feature_column.input_layer(features, list(feature_columns))
+        else:
+            if not features:
+                raise ValueError("KMeans features dict is empty; give at least one feature")
+            columns = []
+            for key in sorted(features):
+                value = tf.convert_to_tensor(features[key])
+                if value.shape.rank == 1:
+                    value = tf.expand_dims(value, 1)
+                if value.shape.rank != 2:
+                    raise ValueError(
+                        f"KMeans feature {key!r} must have rank 1 or 2, got rank {value.shape.rank} "
+                        f"with shape {value.shape}"
+                    )
+                columns.append(tf.cast(value, COMPUTE_DTYPE))
+            points = columns[0] if len(columns) == 1 else tf.concat(columns, axis=1, name="points")
+    else:
+        if feature_columns is not None:
+            raise ValueError(
+                "feature_columns were given, so input_fn must return features as a dict of "
+                f"name to Tensor, got {type(features).__name__}"
+            )
+        points = tf.convert_to_tensor(features)
+    if points.shape.rank != 2:
+        raise ValueError(
+            f"KMeans points must have rank 2 [num_points, num_features], got rank "
+            f"{points.shape.rank} with shape {points.shape}"
+        )
+    if points.shape[1] is None:
+        raise ValueError(
+            f"KMeans points must have a known number of features (columns), got shape {points.shape}"
+        )
+    if not (points.dtype.is_floating or points.dtype.is_integer):
+        raise ValueError(f"KMeans points must be numeric, got dtype {points.dtype.name}")
+    return tf.cast(points, COMPUTE_DTYPE)
+
+
+def _checked_points(points):
+    """Points that can only be read after passing the NaN/Inf and emptiness checks."""
+    with tf.name_scope("kmeans/check_input"):
+        not_empty = tf.debugging.assert_positive(
+            tf.shape(points)[0], message="KMeans input is empty: the batch has 0 points"
+        )
+        finite = tf.debugging.assert_all_finite(points, "KMeans input points contain NaN or Inf")
+        with tf.control_dependencies([not_empty]):
+            return tf.identity(finite)
+
+
+class _Settings:
+    """The validated constructor arguments the model_fn builds from."""
+
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+
+class KMeans(Estimator):
+    """An Estimator for k-means clustering.
+
+    The constructor, methods and class constants are those of
+    `tf.compat.v1.estimator.experimental.KMeans`; see the README for what
+    behaves better than the original (empty clusters keep their centers,
+    kmeans++ works without a seed, bad input fails before training).
+
+    Args:
+      num_clusters: number of centers, a positive integer; ignored when
+        `initial_clusters` is an array or tensor of centers.
+      model_dir: directory for checkpoints and event files.
+      initial_clusters: how to choose the first centers: `RANDOM_INIT`,
+        `KMEANS_PLUS_PLUS_INIT`, `KMEANS_PARALLEL_INIT`, a [k, d] array or
+        tensor of centers, or a callable `f(inputs, k)` returning 0 to k
+        centers from an input batch (called on successive batches until all
+        centers are chosen).
+      distance_metric: `SQUARED_EUCLIDEAN_DISTANCE` or `COSINE_DISTANCE`.
+      seed: integer seed for the initialization; None draws a random one.
+      use_mini_batch: True for mini-batch k-means, False for full-batch Lloyd
+        iterations (each step then needs the whole data set as one batch).
+      mini_batch_steps_per_iteration: steps between syncs of the working copy
+        into `clusters`. With 1, per-center counts accumulate over all of
+        training (Sculley's mini-batch k-means); with more, counts restart at
+        each sync, so an iteration over a whole epoch is one Lloyd step.
+      kmeans_plus_plus_num_retries: extra candidates per kmeans++ center;
+        negative for about 2 + log(k).
+      relative_tolerance: stop training once the loss changes by less than
+        this, relatively, between steps; None never stops early.
+      config: a `RunConfig`.
+      feature_columns: feature columns for `input_layer`; None uses the
+        features themselves (a Tensor, or a dict concatenated in key order).
+
+    Raises:
+      ValueError: an argument is invalid; the message names it.
+    """
+
+    ALL_DISTANCES = "all_distances"
+    CLUSTER_CENTERS_VAR_NAME = "clusters"
+    CLUSTER_INDEX = "cluster_index"
+    COSINE_DISTANCE = distances.COSINE
+    KMEANS_PLUS_PLUS_INIT = "kmeans_plus_plus"
+    KMEANS_PARALLEL_INIT = "kmeans_parallel"
+    RANDOM_INIT = "random"
+    SCORE = "score"
+    SQUARED_EUCLIDEAN_DISTANCE = distances.SQUARED_EUCLIDEAN
+
+    _INIT_NAMES = (RANDOM_INIT, KMEANS_PLUS_PLUS_INIT, KMEANS_PARALLEL_INIT)
+
+    def __init__(
+        self,
+        num_clusters,
+        model_dir=None,
+        initial_clusters=RANDOM_INIT,
+        distance_metric=SQUARED_EUCLIDEAN_DISTANCE,
+        seed=None,
+        use_mini_batch=True,
+        mini_batch_steps_per_iteration=1,
+        kmeans_plus_plus_num_retries=2,
+        relative_tolerance=None,
+        config=None,
+        feature_columns=None,
+    ):
+        initial_centers = None
+        if isinstance(initial_clusters, str):
+            if initial_clusters not in self._INIT_NAMES:
+                raise ValueError(
+                    f"initial_clusters must be one of {self._INIT_NAMES}, an array of centers or a "
+                    f"callable, got {initial_clusters!r}"
+                )
+        elif isinstance(initial_clusters, (np.ndarray, tf.Tensor, list, tuple)):
+            initial_centers = _as_initial_centers(initial_clusters)
+            num_clusters = initial_centers.shape[0]
+        elif not callable(initial_clusters):
+            raise ValueError(
+                f"initial_clusters must be one of {self._INIT_NAMES}, an array of centers or a "
+                f"callable, got {initial_clusters!r}"
+            )
+        if isinstance(num_clusters, tf.Tensor) and hasattr(num_clusters, "numpy"):
+            num_clusters = num_clusters.numpy()
+        if isinstance(num_clusters, np.ndarray) and num_clusters.ndim == 0:
+            num_clusters = num_clusters.item()
+        if not _is_integer(num_clusters) or num_clusters < 1:
+            raise ValueError(f"num_clusters must be a positive integer, got {num_clusters!r}")
+        if distance_metric not in distances.METRICS:
+            raise ValueError(f"distance_metric must be one of {distances.METRICS}, got {distance_metric!r}")
+        if seed is not None and not _is_integer(seed):
+            raise ValueError(f"seed must be an integer or None, got {seed!r}")
+        if not isinstance(use_mini_batch, (bool, np.bool_)):
+            raise ValueError(f"use_mini_batch must be True or False, got {use_mini_batch!r}")
+        if not _is_integer(mini_batch_steps_per_iteration) or mini_batch_steps_per_iteration < 1:
+            raise ValueError(
+                f"mini_batch_steps_per_iteration must be a positive integer, got {mini_batch_steps_per_iteration!r}"
+            )
+        if not _is_integer(kmeans_plus_plus_num_retries):
+            raise ValueError(
+                f"kmeans_plus_plus_num_retries must be an integer, got {kmeans_plus_plus_num_retries!r}"
+            )
+        if relative_tolerance is not None and (
+            isinstance(relative_tolerance, bool)
+            or not isinstance(relative_tolerance, numbers.Real)
+            or not relative_tolerance >= 0
+        ):
+            raise ValueError(f"relative_tolerance must be a non-negative number or None, got {relative_tolerance!r}")
+        if feature_columns is not None:
+            if isinstance(feature_columns, (str, bytes)) or not hasattr(feature_columns, "__iter__"):
+                raise ValueError(f"feature_columns must be an iterable of feature columns, got {feature_columns!r}")
+            feature_columns = tuple(feature_columns)
+        self._settings = _Settings(
+            num_clusters=int(num_clusters),
+            initial_clusters=initial_clusters if initial_centers is None else initial_centers,
+            distance_metric=distance_metric,
+            seed=None if seed is None else int(seed),
+            use_mini_batch=bool(use_mini_batch),
+            mini_batch_steps_per_iteration=int(mini_batch_steps_per_iteration),
+            kmeans_plus_plus_num_retries=int(kmeans_plus_plus_num_retries),
+            relative_tolerance=None if relative_tolerance is None else float(relative_tolerance),
+            feature_columns=feature_columns,
+        )
+        super().__init__(model_fn=self._kmeans_model_fn, model_dir=model_dir, config=config)
+
+    # The model.
+
+    def _kmeans_model_fn(self, features, mode, config):
+        """Builds the k-means graph for `mode` from the settings."""
+        settings = self._settings
+        k = settings.num_clusters
+        metric = settings.distance_metric
+        raw_points = _points_from_features(features, settings.feature_columns)
+        num_features = raw_points.shape[1]
+        initial = settings.initial_clusters
+        if isinstance(initial, np.ndarray) and initial.shape[1] != num_features:
+            raise ValueError(
+                f"initial_clusters have {initial.shape[1]} features, but the input points have {num_features}"
+            )
+        points = distances.prepare_points(_checked_points(raw_points), metric)
+        centers = tf.compat.v1.get_variable(
+            self.CLUSTER_CENTERS_VAR_NAME,
+            shape=[k, num_features],
+            dtype=COMPUTE_DTYPE,
+            initializer=tf.compat.v1.zeros_initializer(),
+            trainable=False,
+        )
+        initialized = tf.compat.v1.get_variable(
+            INITIALIZED_VAR_NAME, shape=[], dtype=tf.bool,
+            initializer=tf.compat.v1.constant_initializer(False), trainable=False,
+        )
+        with tf.name_scope("kmeans/assign"):
+            nearest, nearest_distance = distances.nearest_centers(points, centers, metric)
+            loss = tf.reduce_sum(nearest_distance, name="loss")
+
+        if mode == ModeKeys.PREDICT:
+            return self._predict_spec(points, centers, nearest, nearest_distance)
+        if mode == ModeKeys.EVAL:
+            return EstimatorSpec(
+                mode, loss=loss, eval_metric_ops={self.SCORE: tf.compat.v1.metrics.mean(loss, name="score")}
+            )
+
+        tf.compat.v1.summary.scalar("loss/raw", loss)
+        init_op, num_chosen = self._init_op(points, centers, initialized)
+        if settings.use_mini_batch:
+            step_op = self._mini_batch_step(points, centers, nearest, k)
+        else:
+            with tf.name_scope("kmeans/update"):
+                sums, counts = update.cluster_sums_and_counts(points, nearest, k)
+                step_op = centers.assign(update.lloyd_update(centers, sums, counts))
+        with tf.control_dependencies([step_op]):
+            train_op = tf.compat.v1.assign_add(tf.compat.v1.train.get_global_step(), 1, name="train_op")
+        training_hooks = [
+            _InitializeClustersHook(init_op, initialized, num_chosen, k, config.is_chief)
+        ]
+        if settings.relative_tolerance is not None:
+            training_hooks.append(_LossRelativeChangeHook(loss, settings.relative_tolerance))
+        return EstimatorSpec(mode, loss=loss, train_op=train_op, training_hooks=training_hooks)
+
+    def _seed_pair(self, counter):
+        """The [2] int32 seed of the stateless init ops; random when no seed was given."""
+        if self._settings.seed is None:
+            base = tf.random.uniform([], maxval=2**31 - 1, dtype=tf.int32)
+        else:
+            base = tf.constant(self._settings.seed % (2**31 - 1), dtype=tf.int32)
+        return tf.stack([base, tf.cast(counter, tf.int32)])
+
+    def _init_op(self, points, centers, initialized):
+        """Returns (op choosing centers from one batch, count of centers chosen so far)."""
+        settings = self._settings
+        k = settings.num_clusters
+        initial = settings.initial_clusters
+        metric = settings.distance_metric
+        # Chosen centers are counted in a local variable: a partial
+        # initialization is never checkpointed, and checkpoints keep the
+        # original's variables only.
+        num_chosen = tf.compat.v1.get_local_variable(
+            "kmeans_num_initialized_centers", shape=[], dtype=tf.int32,
+            initializer=tf.compat.v1.zeros_initializer(),
+        )
+        with tf.name_scope("kmeans/init"):
+            if isinstance(initial, np.ndarray):
+                chosen = tf.constant(initial, dtype=COMPUTE_DTYPE)
+                if metric == distances.COSINE:
+                    chosen = tf.math.l2_normalize(chosen, axis=1)
+                return self._finish_init(centers.assign(chosen), initialized, num_chosen, k), num_chosen
+            if initial == self.KMEANS_PLUS_PLUS_INIT:
+                chosen = init.kmeans_plus_plus_init(
+                    points, k, settings.kmeans_plus_plus_num_retries, self._seed_pair(0), metric
+                )
+                return self._finish_init(centers.assign(chosen), initialized, num_chosen, k), num_chosen
+            if initial == self.KMEANS_PARALLEL_INIT:
+                chosen = init.kmeans_parallel_init(points, k, self._seed_pair(0), metric)
+                return self._finish_init(centers.assign(chosen), initialized, num_chosen, k), num_chosen
+            needed = k - num_chosen
+            if initial == self.RANDOM_INIT:
+                chosen = init.random_init(points, needed, self._seed_pair(num_chosen))
+            else:
+                chosen = tf.convert_to_tensor(initial(points, needed))
+                chosen = tf.cast(tf.reshape(chosen, [-1, points.shape[1]]), COMPUTE_DTYPE)
+                chosen = chosen[:needed]
+                if metric == distances.COSINE:
+                    chosen = tf.math.l2_normalize(chosen, axis=1)
+            rows = tf.range(num_chosen, num_chosen + tf.shape(chosen)[0])
+            filled = tf.tensor_scatter_nd_update(centers, tf.expand_dims(rows, 1), chosen)
+            assign_centers = centers.assign(filled)
+            with tf.control_dependencies([assign_centers]):
+                count = num_chosen.assign_add(tf.shape(chosen)[0])
+            with tf.control_dependencies([count]):
+                done = initialized.assign(tf.equal(count, k))
+            return tf.group(assign_centers, count, done, name="init_op"), num_chosen
+
+    @staticmethod
+    def _finish_init(assign_centers, initialized, num_chosen, k):
+        with tf.control_dependencies([assign_centers]):
+            return tf.group(
+                num_chosen.assign(k), initialized.assign(True), name="init_op"
+            )
+
+    def _mini_batch_step(self, points, centers, nearest, k):
+        """Adds one batch to the working copy; every N steps syncs it into `clusters`."""
+        steps_per_iteration = self._settings.mini_batch_steps_per_iteration
+        num_features = centers.shape[1]
+        working = tf.compat.v1.get_variable(
+            WORKING_CENTERS_VAR_NAME, shape=[k, num_features], dtype=COMPUTE_DTYPE,
+            initializer=tf.compat.v1.zeros_initializer(), trainable=False,
+        )
+        totals = tf.compat.v1.get_variable(
+            CLUSTER_COUNTS_VAR_NAME, shape=[k], dtype=tf.int64,
+            initializer=tf.compat.v1.zeros_initializer(), trainable=False,
+        )
+        steps_to_sync = tf.compat.v1.get_variable(
+            STEPS_TO_SYNC_VAR_NAME, shape=[], dtype=tf.int64,
+            initializer=tf.compat.v1.constant_initializer(steps_per_iteration), trainable=False,
+        )
+        with tf.name_scope("kmeans/update"):
+            sums, counts = update.cluster_sums_and_counts(points, nearest, k)
+            # A new iteration starts from the current centers.
+            start = tf.equal(steps_to_sync, steps_per_iteration)
+            base = tf.where(start, centers, working)
+            new_working, new_totals = update.mini_batch_update(
+                base, tf.cast(totals, COMPUTE_DTYPE), sums, counts
+            )
+            assign_working = working.assign(new_working)
+            assign_totals = totals.assign(tf.cast(tf.round(new_totals), tf.int64))
+            with tf.control_dependencies([assign_working, assign_totals]):
+                remaining = steps_to_sync.assign_sub(1)
+
+            def sync():
+                ops = [centers.assign(working.read_value()), steps_to_sync.assign(steps_per_iteration)]
+                if steps_per_iteration > 1:
+                    ops.append(totals.assign(tf.zeros_like(totals)))
+                with tf.control_dependencies(ops):
+                    return tf.constant(True)
+
+            synced = tf.cond(remaining <= 0, sync, lambda: tf.constant(False))
+        return synced
+
+    def _predict_spec(self, points, centers, nearest, nearest_distance):
+        with tf.name_scope("kmeans/distances"):
+            all_distances = distances.pairwise_distances(points, centers, self._settings.distance_metric)
+        k = self._settings.num_clusters
+        class_names = tf.constant([str(index) for index in range(k)])
+        classes = tf.tile(tf.expand_dims(class_names, 0), [tf.shape(points)[0], 1])
+        export_outputs = {
+            "serving_default": export.PredictOutput(nearest),
+            self.CLUSTER_INDEX: export.PredictOutput(nearest),
+            self.ALL_DISTANCES: export.PredictOutput(all_distances),
+            self.SCORE: export.PredictOutput(nearest_distance),
+            "classification": export.ClassificationOutput(scores=-all_distances, classes=classes),
+        }
+        predictions = {self.CLUSTER_INDEX: nearest, self.ALL_DISTANCES: all_distances}
+        return EstimatorSpec(ModeKeys.PREDICT, predictions=predictions, export_outputs=export_outputs)
+
+    # The k-means methods of the original.
+
+    def cluster_centers(self):
+        """Returns the cluster centers of the latest checkpoint, a [k, d] float32 array."""
+        return self.get_variable_value(self.CLUSTER_CENTERS_VAR_NAME)
+
+    def predict_cluster_index(self, input_fn):
+        """Yields the index of the nearest center for each input point."""
+        for prediction in self.predict(input_fn, predict_keys=[self.CLUSTER_INDEX]):
+            yield prediction[self.CLUSTER_INDEX]
+
+    def score(self, input_fn):
+        """Returns the sum of distances of the first batch's points to their nearest centers.
+
+        This is positive, where scikit-learn's `score` returns the negative sum.
+        """
+        return self.evaluate(input_fn=input_fn, steps=1)[self.SCORE]
+
+    def transform(self, input_fn):
+        """Yields each input point's distances to all centers.
+
+        Euclidean distances (the square root, as in scikit-learn) for the
+        squared-Euclidean metric, `1 - cos` for cosine: what the original did,
+        whatever its docs said.
+        """
+        take_root = self._settings.distance_metric == self.SQUARED_EUCLIDEAN_DISTANCE
+        for prediction in self.predict(input_fn, predict_keys=[self.ALL_DISTANCES]):
+            row = prediction[self.ALL_DISTANCES]
+            yield np.sqrt(row) if take_root else row

@@ -1,0 +1,127 @@
+import functools
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kmeans_estimator.clustering import distances, init
+
+INITS = {
+    "kmeans_plus_plus": functools.partial(init.kmeans_plus_plus_init, num_retries=-1),
+    "kmeans_parallel": init.kmeans_parallel_init,
+}
+
+
+def seed_tensor(value: int) -> tf.Tensor:
+    return tf.constant([value, 17], tf.int32)
+
+
+def row_positions(rows: np.ndarray, points: np.ndarray) -> list[int]:
+    """Index in `points` of every row of `rows`; fails when a row is not among the points."""
+    positions = []
+    for row in rows:
+        matches = np.flatnonzero(np.all(points == row, axis=1))
+        assert matches.size, f"{row} is not a row of the input"
+        positions.append(int(matches[0]))
+    return positions
+
+
+@pytest.fixture(params=list(INITS))
+def choose_centers(request):
+    """kmeans++ or k-means||, called as choose(points, num_clusters, seed, metric)."""
+    return INITS[request.param]
+
+
+@pytest.fixture(params=distances.METRICS)
+def metric(request) -> str:
+    return request.param
+
+
+def test_random_init_chooses_distinct_rows_of_the_input(run, blobs, dtype):
+    points = blobs.astype(dtype)
+    chosen = run(lambda: init.random_init(tf.constant(points), 10, seed_tensor(1)))
+    assert chosen.shape == (10, 3) and chosen.dtype == dtype
+    assert len(set(row_positions(chosen, points))) == 10
+
+
+def test_random_init_is_deterministic_per_seed(run, blobs):
+    def build():
+        points = tf.constant(blobs)
+        return [init.random_init(points, 5, seed_tensor(seed)) for seed in (1, 1, 2)]
+
+    first, again, other = run(build)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_random_init_returns_all_rows_when_asked_for_more(run, blobs):
+    points = blobs[:6]
+    chosen = run(lambda: init.random_init(tf.constant(points), tf.constant(9), seed_tensor(1)))
+    assert sorted(row_positions(chosen, points)) == list(range(6))
+
+
+def test_init_chooses_rows_of_the_input(run, choose_centers, blobs, metric, dtype):
+    points = blobs.astype(dtype)
+
+    def build():
+        prepared = distances.prepare_points(tf.constant(points), metric)
+        return prepared, choose_centers(prepared, 6, seed=seed_tensor(3), metric=metric)
+
+    prepared, centers = run(build)
+    assert centers.shape == (6, 3) and centers.dtype == dtype
+    row_positions(centers, prepared)
+
+
+def test_init_is_deterministic_per_seed(run, choose_centers, blobs, metric):
+    def build():
+        points = tf.constant(blobs)
+        return [choose_centers(points, 4, seed=seed_tensor(seed), metric=metric)
+                for seed in (5, 5, 6)]
+
+    first, again, other = run(build)
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_init_accepts_a_seed_drawn_by_a_random_op(run, choose_centers, blobs, metric):
+    def build():
+        seed = tf.random.uniform([2], maxval=2**31 - 1, dtype=tf.int32)
+        return choose_centers(tf.constant(blobs), 4, seed=seed, metric=metric)
+
+    row_positions(run(build), blobs)
+
+
+def test_init_puts_one_center_in_each_blob(run, choose_centers, blobs, metric):
+    def build():
+        prepared = distances.prepare_points(tf.constant(blobs), metric)
+        return prepared, [choose_centers(prepared, 4, seed=seed_tensor(seed), metric=metric)
+                          for seed in range(4)]
+
+    prepared, centers_per_seed = run(build)
+    for centers in centers_per_seed:
+        blob_of_each_center = np.array(row_positions(centers, prepared)) // 25
+        assert sorted(blob_of_each_center) == [0, 1, 2, 3]
+
+
+def test_init_names_both_numbers_when_batch_is_smaller_than_k(run, choose_centers, blobs):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"at least num_clusters=5 points in its first batch, got 3"):
+        run(lambda: choose_centers(
+            tf.constant(blobs[:3]), 5, seed=seed_tensor(1), metric=distances.SQUARED_EUCLIDEAN))
+
+
+@pytest.mark.parametrize("distinct_rows", [1, 2], ids=["all_equal", "two_distinct"])
+def test_init_handles_duplicate_points(run, choose_centers, metric, distinct_rows):
+    points = np.tile(np.array([[0.6, 0.8], [-1.0, 0.0]])[:distinct_rows], (6, 1))
+    centers = run(lambda: choose_centers(
+        distances.prepare_points(tf.constant(points), metric), 3, seed=seed_tensor(2),
+        metric=metric))
+    assert np.isfinite(centers).all()
+    assert len(set(map(tuple, centers))) == distinct_rows
+    row_positions(centers, points)
+
+
+def test_kmeans_parallel_tops_up_with_random_rows_when_candidates_are_few(run, blobs):
+    centers = run(lambda: init.kmeans_parallel_init(
+        tf.constant(blobs), 5, seed_tensor(4), distances.SQUARED_EUCLIDEAN, num_rounds=0))
+    assert len(set(row_positions(centers, blobs))) == 5
