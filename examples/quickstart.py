@@ -18,6 +18,8 @@ import kmeans_estimator  # noqa: E402
 
 
 def main():
+    # TensorFlow's own deprecation notices (queue inputs, checkpoint helpers) would drown the output.
+    tf.get_logger().setLevel("ERROR")
     num_points = 100
     dimensions = 2
     points = np.random.uniform(0, 1000, [num_points, dimensions])
