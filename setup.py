@@ -28,7 +28,6 @@ setup(
         "bench": ["scikit-learn", "matplotlib", "psutil"],
     },
     classifiers=[
-        "License :: OSI Approved :: Apache Software License",
         "Programming Language :: Python :: 3.10",
         "Programming Language :: Python :: 3.11",
         "Programming Language :: Python :: 3.12",
