@@ -101,7 +101,3 @@ class StopAfterRunsHook(tf.compat.v1.train.SessionRunHook):
         self._runs += 1
         if self._runs >= self._num_runs:
             run_context.request_stop()
-
-    @property
-    def runs(self):
-        return self._runs

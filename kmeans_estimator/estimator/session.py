@@ -18,10 +18,21 @@ ModelGraph = collections.namedtuple("ModelGraph", ["graph", "spec", "input_hooks
 
 
 def session_config(config):
-    """The session options for a call: the RunConfig's, or soft placement by default."""
+    """The session options for a call: the RunConfig's, or soft placement by default.
+
+    A graph-mode session given options does not see the logical CPU devices made
+    with `tf.config.set_logical_device_configuration`, so their number is added
+    to the options (unless they set `device_count['CPU']` themselves); ops that
+    `RunConfig.device_fn` puts on '/cpu:1' then really run there.
+    """
+    options = tf.compat.v1.ConfigProto(allow_soft_placement=True)
     if config.session_config is not None:
-        return config.session_config
-    return tf.compat.v1.ConfigProto(allow_soft_placement=True)
+        options.CopyFrom(config.session_config)
+    physical_cpus = tf.config.list_physical_devices("CPU")
+    logical_cpus = tf.config.get_logical_device_configuration(physical_cpus[0]) if physical_cpus else None
+    if logical_cpus and "CPU" not in options.device_count:
+        options.device_count["CPU"] = len(logical_cpus)
+    return options
 
 
 def build_model_graph(build_spec, input_fn, mode, config, params):
@@ -206,15 +217,22 @@ def _select_predictions(predictions, predict_keys):
 
 def _single_examples(values):
     """Splits one batch of predictions into per-example values."""
-    if not isinstance(values, dict):
-        yield from values
-        return
-    sizes = {key: len(value) for key, value in values.items()}
+    named = values if isinstance(values, dict) else {"predictions": values}
+    scalars = sorted(key for key, value in named.items() if np.ndim(value) == 0)
+    if scalars:
+        raise ValueError(
+            f"predictions {scalars} have no batch dimension, so they cannot be yielded one "
+            "example at a time; pass yield_single_examples=False"
+        )
+    sizes = {key: len(value) for key, value in named.items()}
     if len(set(sizes.values())) > 1:
         raise ValueError(
             "predictions have different batch sizes, so they cannot be yielded one example "
             f"at a time: {sizes}; pass yield_single_examples=False"
         )
+    if not isinstance(values, dict):
+        yield from values
+        return
     for row in range(next(iter(sizes.values()), 0)):
         yield {key: value[row] for key, value in values.items()}
 

@@ -375,3 +375,16 @@ def test_deprecated_export_savedmodel_warns(trained_linear, tmp_path):
         path = trained_linear.export_savedmodel(str(tmp_path), receiver_fn)
     assert any(issubclass(w.category, DeprecationWarning) for w in caught)
     assert os.path.isdir(path)
+
+
+def _model_fn_with_unbatched_prediction(features, mode):
+    bias = tf.compat.v1.get_variable("bias", shape=[], initializer=tf.compat.v1.zeros_initializer())
+    return ke.EstimatorSpec(mode, predictions={"y": features["x"][:, 0] + bias, "total": tf.reduce_sum(features["x"])})
+
+
+def test_predicting_single_examples_of_an_unbatched_prediction_is_an_error(tmp_path, linear_data):
+    estimator = ke.Estimator(_model_fn_with_unbatched_prediction, model_dir=str(tmp_path))
+    with pytest.raises(ValueError, match=r"\['total'\].*yield_single_examples=False"):
+        next(estimator.predict(_input(linear_data[0])))
+    batch = next(estimator.predict(_input(linear_data[0]), yield_single_examples=False))
+    assert batch["total"] == pytest.approx(linear_data[0].sum(), rel=1e-5)
