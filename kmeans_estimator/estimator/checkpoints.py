@@ -55,8 +55,22 @@ def check_restorable(checkpoint_path, graph):
             raise ValueError(
                 f"Variable {name!r} has shape {list(stored[name])} in checkpoint "
                 f"{checkpoint_path}, but the model built from this input needs shape "
-                f"{wanted.as_list()}"
+                f"{wanted.as_list()}{_describe_difference(stored[name], wanted.as_list())}. "
+                "Variable shapes follow from the input and the model's arguments; both must "
+                "match those the checkpoint was trained with"
             )
+
+
+def _describe_difference(stored_shape, wanted_shape):
+    """Names the differing dimensions: ': dimension 1 is 2 in the checkpoint and 3 here'."""
+    if len(stored_shape) != len(wanted_shape):
+        return f": rank {len(stored_shape)} in the checkpoint and {len(wanted_shape)} here"
+    differences = [
+        f"dimension {axis} is {stored} in the checkpoint and {wanted} here"
+        for axis, (stored, wanted) in enumerate(zip(stored_shape, wanted_shape))
+        if wanted is not None and stored != wanted
+    ]
+    return ": " + ", ".join(differences)
 
 
 def strip_large_constants(graph_def, max_bytes=MAX_WRITTEN_CONSTANT_BYTES):

@@ -34,3 +34,19 @@ def as_tensor_dict(value, single_key, argument, allowed_types):
         if not isinstance(tensor, allowed_types):
             raise TypeError(f"{argument}[{name!r}] must be a {kinds}, got {type_name(tensor)}")
     return dict(value)
+
+
+def check_mapping_values(value, argument, types, what, expected=None):
+    """Checks `value` is a non-empty dict of non-empty str keys to instances of `types`.
+
+    Args:
+      value: the argument to check.
+      argument: its name, for messages.
+      types: a type or tuple of types every value must be an instance of.
+      what: the values' description in messages, e.g. "a SignatureDef".
+      expected: the whole argument's description; "a dict of str to <what>" by default.
+    """
+    check_mapping(value, argument, expected or f"a dict of str to {what}")
+    for name, item in value.items():
+        if not isinstance(item, types):
+            raise TypeError(f"{argument}[{name!r}] must be {what}, got {type_name(item)}")

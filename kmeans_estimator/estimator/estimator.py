@@ -16,7 +16,7 @@ from absl import logging
 
 from kmeans_estimator.estimator import checkpoints, saved_model, session
 from kmeans_estimator.estimator.run_config import RunConfig
-from kmeans_estimator.estimator.spec import EstimatorSpec, ModeKeys
+from kmeans_estimator.estimator.spec import EstimatorSpec, ModeKeys, check_hooks
 
 _MODEL_FN_ARGS = ("features", "labels", "mode", "params", "config")
 
@@ -49,17 +49,6 @@ def _check_positive_steps(value, name):
         return
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
-
-
-def _check_hooks(hooks, name):
-    hooks = list(hooks or ())
-    for hook in hooks:
-        if not isinstance(hook, tf.compat.v1.train.SessionRunHook):
-            raise TypeError(
-                f"{name} must hold tf.compat.v1.train.SessionRunHook instances, "
-                f"got {type(hook).__name__}"
-            )
-    return hooks
 
 
 def _resolve_config(model_dir, config):
@@ -210,7 +199,7 @@ class Estimator:
             raise ValueError(f"give steps or max_steps, not both (got steps={steps}, max_steps={max_steps})")
         _check_positive_steps(steps, "steps")
         _check_positive_steps(max_steps, "max_steps")
-        hooks = _check_hooks(hooks, "hooks")
+        hooks = list(check_hooks(hooks, "hooks"))
         listeners = list(saving_listeners or ())
         for listener in listeners:
             if not isinstance(listener, tf.compat.v1.train.CheckpointSaverListener):
@@ -240,7 +229,7 @@ class Estimator:
           ValueError: steps <= 0, or checkpoint_path does not exist.
         """
         _check_positive_steps(steps, "steps")
-        hooks = _check_hooks(hooks, "hooks")
+        hooks = list(check_hooks(hooks, "hooks"))
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string or None, got {type(name).__name__}")
         checkpoint_path = self._checkpoint_to_use(checkpoint_path)
@@ -257,7 +246,7 @@ class Estimator:
         Raises:
           ValueError: a predict key is unknown, or batch sizes differ.
         """
-        hooks = _check_hooks(hooks, "hooks")
+        hooks = list(check_hooks(hooks, "hooks"))
         if predict_keys is not None:
             if isinstance(predict_keys, str):
                 predict_keys = [predict_keys]

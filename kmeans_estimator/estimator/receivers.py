@@ -6,7 +6,7 @@ import collections
 
 import tensorflow as tf
 
-from kmeans_estimator.estimator.checks import as_tensor_dict, check_mapping, type_name
+from kmeans_estimator.estimator.checks import as_tensor_dict, check_mapping, check_mapping_values, type_name
 
 SINGLE_FEATURE_KEY = "feature"
 SINGLE_RECEIVER_KEY = "input"
@@ -117,6 +117,13 @@ class TensorServingInputReceiver(_ReceiverFields):
         )
 
 
+def _check_templates(templates, argument):
+    check_mapping_values(
+        templates, argument, _TEMPLATE_TYPES, "a tf.Tensor or tf.TensorSpec",
+        "a tf.Tensor, tf.TensorSpec or a dict of str to them",
+    )
+
+
 def _placeholder_like(name, template, default_batch_size):
     """A placeholder of the template's dtype and shape, its first dimension the batch size."""
     shape = template.shape
@@ -149,13 +156,7 @@ def build_raw_serving_input_receiver_fn(features, default_batch_size=None):
     """
     single = isinstance(features, _TEMPLATE_TYPES)
     templates = {SINGLE_RECEIVER_KEY: features} if single else features
-    check_mapping(templates, "features", "a tf.Tensor, tf.TensorSpec or a dict of str to them")
-    for name, template in templates.items():
-        if not isinstance(template, _TEMPLATE_TYPES):
-            raise TypeError(
-                f"features[{name!r}] must be a tf.Tensor or tf.TensorSpec, "
-                f"got {type_name(template)}"
-            )
+    _check_templates(templates, "features")
     _check_batch_size(default_batch_size)
     templates = dict(templates)
 
@@ -191,13 +192,10 @@ def build_parsing_serving_input_receiver_fn(feature_spec, default_batch_size=Non
         feature config, or `default_batch_size` is not None or an int.
       ValueError: if `feature_spec` is empty, a key is empty, or `default_batch_size` < 1.
     """
-    check_mapping(feature_spec, "feature_spec", "a dict of str to tf.io feature configs")
-    for name, config in feature_spec.items():
-        if not isinstance(config, _FEATURE_CONFIG_TYPES):
-            raise TypeError(
-                f"feature_spec[{name!r}] must be a tf.io feature config such as "
-                f"tf.io.FixedLenFeature, got {type_name(config)}"
-            )
+    check_mapping_values(
+        feature_spec, "feature_spec", _FEATURE_CONFIG_TYPES,
+        "a tf.io feature config such as tf.io.FixedLenFeature", "a dict of str to tf.io feature configs",
+    )
     _check_batch_size(default_batch_size)
     feature_spec = dict(feature_spec)
 
@@ -255,13 +253,8 @@ def build_raw_supervised_input_receiver_fn(features, labels, default_batch_size=
     """
     feature_templates = features if isinstance(features, dict) else {SINGLE_RECEIVER_KEY: features}
     label_templates = labels if isinstance(labels, dict) else {"label": labels}
-    for templates, argument in ((feature_templates, "features"), (label_templates, "labels")):
-        check_mapping(templates, argument, "a tf.Tensor, tf.TensorSpec or a dict of str to them")
-        for name, template in templates.items():
-            if not isinstance(template, _TEMPLATE_TYPES):
-                raise TypeError(
-                    f"{argument}[{name!r}] must be a tf.Tensor or tf.TensorSpec, got {type_name(template)}"
-                )
+    _check_templates(feature_templates, "features")
+    _check_templates(label_templates, "labels")
     shared = sorted(set(feature_templates) & set(label_templates))
     if shared:
         raise ValueError(f"features and labels must have different names, both have {shared}")

@@ -15,7 +15,7 @@ from kmeans_estimator.estimator import checkpoints, receivers
 from kmeans_estimator.estimator import export_outputs as export_outputs_module
 from kmeans_estimator.estimator.session import session_config
 from kmeans_estimator.estimator.spec import ModeKeys
-from kmeans_estimator.estimator.checks import check_mapping, check_name, type_name
+from kmeans_estimator.estimator.checks import check_mapping_values, check_name, type_name
 
 ASSETS_EXTRA_DIRECTORY = "assets.extra"
 TEMP_PREFIX = "temp-"
@@ -155,13 +155,10 @@ def write_saved_model(export_dir_base, session, signature_def_map, *, assets_ext
     export_dir_base = os.fspath(export_dir_base)
     if not isinstance(session, (tf.compat.v1.Session, tf.compat.v1.InteractiveSession)):
         raise TypeError(f"session must be a tf.compat.v1.Session, got {type_name(session)}")
-    check_mapping(signature_def_map, "signature_def_map", "a dict of str to SignatureDef")
-    for key, signature_def in signature_def_map.items():
-        if not isinstance(signature_def, _SIGNATURE_DEF_TYPE):
-            raise TypeError(
-                f"signature_def_map[{key!r}] must be a SignatureDef, "
-                f"got {type_name(signature_def)}"
-            )
+    check_mapping_values(
+        signature_def_map, "signature_def_map", _SIGNATURE_DEF_TYPE, "a SignatureDef",
+        "a dict of str to SignatureDef",
+    )
     _check_assets_extra(assets_extra)
     if saver is not None and not isinstance(saver, tf.compat.v1.train.Saver):
         raise TypeError(

@@ -37,13 +37,18 @@ _SPEC_FIELDS = (
 )
 
 
-def _as_hook_tuple(hooks, field):
+def check_hooks(hooks, argument):
+    """Returns `hooks` as a tuple after checking each is a SessionRunHook.
+
+    Raises:
+      TypeError: naming `argument` and the offending object's type.
+    """
     hooks = tuple(hooks or ())
     for hook in hooks:
         if not isinstance(hook, tf.compat.v1.train.SessionRunHook):
             raise TypeError(
-                f"EstimatorSpec {field} must hold tf.compat.v1.train.SessionRunHook "
-                f"instances, got {type(hook).__name__}"
+                f"{argument} must hold tf.compat.v1.train.SessionRunHook instances, "
+                f"got {type(hook).__name__}"
             )
     return hooks
 
@@ -125,9 +130,9 @@ class EstimatorSpec(collections.namedtuple("EstimatorSpec", _SPEC_FIELDS)):
             train_op=train_op,
             eval_metric_ops=_as_metric_dict(eval_metric_ops),
             export_outputs=dict(export_outputs) if export_outputs else None,
-            training_chief_hooks=_as_hook_tuple(training_chief_hooks, "training_chief_hooks"),
-            training_hooks=_as_hook_tuple(training_hooks, "training_hooks"),
+            training_chief_hooks=check_hooks(training_chief_hooks, "EstimatorSpec training_chief_hooks"),
+            training_hooks=check_hooks(training_hooks, "EstimatorSpec training_hooks"),
             scaffold=scaffold or tf.compat.v1.train.Scaffold(),
-            evaluation_hooks=_as_hook_tuple(evaluation_hooks, "evaluation_hooks"),
-            prediction_hooks=_as_hook_tuple(prediction_hooks, "prediction_hooks"),
+            evaluation_hooks=check_hooks(evaluation_hooks, "EstimatorSpec evaluation_hooks"),
+            prediction_hooks=check_hooks(prediction_hooks, "EstimatorSpec prediction_hooks"),
         )
