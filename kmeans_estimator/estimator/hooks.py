@@ -20,15 +20,20 @@ class CheckpointHook(tf.compat.v1.train.SessionRunHook):
     Args:
       model_dir: directory for `model.ckpt-N.*`, `checkpoint` and `graph.pbtxt`.
       saver: the `tf.compat.v1.train.Saver` of the training graph.
-      save_steps, save_secs: how often to save; at most one of them is set.
+      save_steps, save_secs: how often to save; at most one of them is set, and
+        neither (None or 0) saves only at the end.
       listeners: `tf.compat.v1.train.CheckpointSaverListener`s called around saves.
     """
 
     def __init__(self, model_dir, saver, save_steps=None, save_secs=None, listeners=None):
         self._model_dir = model_dir
         self._saver = saver
-        self._timer = tf.compat.v1.train.SecondOrStepTimer(every_secs=save_secs, every_steps=save_steps)
-        self._periodic = save_steps is not None or save_secs is not None
+        # 0 or None for both turns periodic saving off; the final save always happens.
+        self._timer = None
+        if save_steps or save_secs:
+            self._timer = tf.compat.v1.train.SecondOrStepTimer(
+                every_secs=save_secs or None, every_steps=save_steps or None
+            )
         self._listeners = list(listeners or ())
         self._meta_graph = None
         self._last_saved_step = None
@@ -45,7 +50,8 @@ class CheckpointHook(tf.compat.v1.train.SessionRunHook):
         graph = tf.compat.v1.get_default_graph()
         self._meta_graph = checkpoints.write_graph_files(graph, self._saver, self._model_dir)
         step = session.run(self._global_step)
-        self._timer.update_last_triggered_step(step)
+        if self._timer:
+            self._timer.update_last_triggered_step(step)
         # A session that restored this step's checkpoint need not save it again
         # unless it trains; a fresh one (or one whose hooks only initialized
         # state, as k-means initialization does) saves at the end.
@@ -58,7 +64,7 @@ class CheckpointHook(tf.compat.v1.train.SessionRunHook):
     def after_run(self, run_context, run_values):
         # The step the fetch saw is the one before this run's update.
         step = run_values.results + 1
-        if self._periodic and self._timer.should_trigger_for_step(step):
+        if self._timer and self._timer.should_trigger_for_step(step):
             step = run_context.session.run(self._global_step)
             self._timer.update_last_triggered_step(step)
             if self._save(run_context.session, step):

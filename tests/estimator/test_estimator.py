@@ -388,3 +388,12 @@ def test_predicting_single_examples_of_an_unbatched_prediction_is_an_error(tmp_p
         next(estimator.predict(_input(linear_data[0])))
     batch = next(estimator.predict(_input(linear_data[0]), yield_single_examples=False))
     assert batch["total"] == pytest.approx(linear_data[0].sum(), rel=1e-5)
+
+
+@pytest.mark.parametrize("schedule", [dict(save_checkpoints_steps=None, save_checkpoints_secs=None),
+                                      dict(save_checkpoints_steps=0, save_checkpoints_secs=None)])
+def test_without_periodic_checkpoints_only_the_final_step_is_saved(tmp_path, linear_data, schedule):
+    estimator = _estimator(tmp_path, config=ke.RunConfig(keep_checkpoint_max=10, **schedule))
+    estimator.train(_input(*linear_data, num_epochs=None), steps=3)
+    state = tf.train.get_checkpoint_state(str(tmp_path))
+    assert [os.path.basename(path) for path in state.all_model_checkpoint_paths] == ["model.ckpt-3"]
