@@ -60,7 +60,9 @@ class _InitializeClustersHook(tf.compat.v1.train.SessionRunHook):
 
     The chief runs the init op on successive input batches until every center is
     chosen; other workers wait for it. Running out of input first is an error
-    that names how many centers were wanted and how many points were seen.
+    that names how many centers were wanted and how many were chosen (with
+    random initialization, every point seen becomes a center, so that is the
+    number of points the input held).
     """
 
     def __init__(self, init_op, initialized, num_chosen, num_clusters, is_chief):
@@ -79,9 +81,14 @@ class _InitializeClustersHook(tf.compat.v1.train.SessionRunHook):
                 session.run(self._init_op)
             except (tf.errors.OutOfRangeError, StopIteration):
                 chosen = session.run(self._num_chosen)
+                if chosen == 0:
+                    raise ValueError(
+                        f"KMeans input is empty: the input ended before any of the "
+                        f"num_clusters={self._num_clusters} initial centers was chosen"
+                    ) from None
                 raise ValueError(
                     f"num_clusters={self._num_clusters} is larger than the points available for "
-                    f"initialization: the input ended after {chosen} points"
+                    f"initialization: the input ended after {chosen} initial centers were chosen"
                 ) from None
 
 
@@ -188,6 +195,10 @@ class KMeans(Estimator):
         centers from an input batch (called on successive batches until all
         centers are chosen).
       distance_metric: `SQUARED_EUCLIDEAN_DISTANCE` or `COSINE_DISTANCE`.
+        For cosine, points and centers are l2-normalized and distances are
+        `1 - cos`; full-batch steps and iterations of more than one step
+        store unit-length centers (spherical k-means), one-step mini-batch
+        training stores the running means, as the original did.
       seed: integer seed for the initialization; None draws a random one.
       use_mini_batch: True for mini-batch k-means, False for full-batch Lloyd
         iterations (each step then needs the whole data set as one batch).
@@ -301,7 +312,10 @@ class KMeans(Estimator):
         raw_points = _points_from_features(features, settings.feature_columns)
         num_features = raw_points.shape[1]
         initial = settings.initial_clusters
-        if isinstance(initial, np.ndarray) and initial.shape[1] != num_features:
+        # Only training reads the initial centers; evaluate and predict restore
+        # the trained ones, and a checkpoint of another dimension is reported
+        # by the Estimator's restore check with both shapes.
+        if mode == ModeKeys.TRAIN and isinstance(initial, np.ndarray) and initial.shape[1] != num_features:
             raise ValueError(
                 f"initial_clusters have {initial.shape[1]} features, but the input points have {num_features}"
             )
@@ -335,7 +349,7 @@ class KMeans(Estimator):
         else:
             with tf.name_scope("kmeans/update"):
                 sums, counts = update.cluster_sums_and_counts(points, nearest, k)
-                step_op = centers.assign(update.lloyd_update(centers, sums, counts))
+                step_op = centers.assign(self._unit_if_cosine(update.lloyd_update(centers, sums, counts)))
         with tf.control_dependencies([step_op]):
             train_op = tf.compat.v1.assign_add(tf.compat.v1.train.get_global_step(), 1, name="train_op")
         training_hooks = [
@@ -398,6 +412,19 @@ class KMeans(Estimator):
                 done = initialized.assign(tf.equal(count, k))
             return tf.group(assign_centers, count, done, name="init_op"), num_chosen
 
+    def _unit_if_cosine(self, new_centers):
+        """Centers as stored after a Lloyd step or an iteration: unit length for cosine.
+
+        Means of unit points are shorter than 1; scaling them back makes the
+        stored centers the mean directions of spherical k-means, as the
+        original did. Sculley's running means (one step per iteration) are
+        stored as they are, as the original did: rescaling them would change
+        the running mean. Distances use unit centers either way.
+        """
+        if self._settings.distance_metric == distances.COSINE:
+            return tf.math.l2_normalize(new_centers, axis=1)
+        return new_centers
+
     @staticmethod
     def _finish_init(assign_centers, initialized, num_chosen, k):
         with tf.control_dependencies([assign_centers]):
@@ -435,9 +462,12 @@ class KMeans(Estimator):
                 remaining = steps_to_sync.assign_sub(1)
 
             def sync():
-                ops = [centers.assign(working.read_value()), steps_to_sync.assign(steps_per_iteration)]
+                synced_centers = working.read_value()
+                ops = [steps_to_sync.assign(steps_per_iteration)]
                 if steps_per_iteration > 1:
+                    synced_centers = self._unit_if_cosine(synced_centers)
                     ops.append(totals.assign(tf.zeros_like(totals)))
+                ops.append(centers.assign(synced_centers))
                 with tf.control_dependencies(ops):
                     return tf.constant(True)
 
@@ -445,20 +475,44 @@ class KMeans(Estimator):
         return synced
 
     def _predict_spec(self, points, centers, nearest, nearest_distance):
+        """The PREDICT spec: what `predict()` yields and what an exported SavedModel serves.
+
+        `predict()` reads `nearest` from the blocked nearest-center search, which never
+        holds the `[n, k]` distance matrix when only `cluster_index` is asked for. The
+        signatures read the full matrix instead (serving batches are small): its argmin is
+        made of TensorFlow Lite builtin ops, where the blocked search's while_loop over
+        TensorArrays of unknown length cannot be converted.
+        """
         with tf.name_scope("kmeans/distances"):
             all_distances = distances.pairwise_distances(points, centers, self._settings.distance_metric)
-        k = self._settings.num_clusters
-        class_names = tf.constant([str(index) for index in range(k)])
-        classes = tf.tile(tf.expand_dims(class_names, 0), [tf.shape(points)[0], 1])
-        export_outputs = {
-            "serving_default": export.PredictOutput(nearest),
-            self.CLUSTER_INDEX: export.PredictOutput(nearest),
-            self.ALL_DISTANCES: export.PredictOutput(all_distances),
-            self.SCORE: export.PredictOutput(nearest_distance),
-            "classification": export.ClassificationOutput(scores=-all_distances, classes=classes),
-        }
         predictions = {self.CLUSTER_INDEX: nearest, self.ALL_DISTANCES: all_distances}
-        return EstimatorSpec(ModeKeys.PREDICT, predictions=predictions, export_outputs=export_outputs)
+        return EstimatorSpec(
+            ModeKeys.PREDICT, predictions=predictions, export_outputs=self._serving_outputs(all_distances)
+        )
+
+    def _serving_outputs(self, all_distances):
+        """The export outputs of the SavedModel, keyed by signature name, from `[n, k]` distances.
+
+        Predict signatures `serving_default` and `cluster_index` (int64 `[n]` index of
+        the nearest center), `all_distances` (`[n, k]`) and `score` (`[n]` distance to the
+        nearest center); and `classification`, built only against a receiver of serialized
+        tf.Example protos: classes are the cluster ids as strings, scores the negative
+        distances, so the best class has the highest score.
+        """
+        k = self._settings.num_clusters
+        with tf.name_scope("kmeans/serving"):
+            index = tf.argmin(all_distances, axis=1, output_type=tf.int64, name="cluster_index")
+            score = tf.reduce_min(all_distances, axis=1, name="score")
+            class_names = tf.constant([[str(cluster) for cluster in range(k)]], name="class_names")
+            classes = tf.tile(class_names, tf.stack([tf.shape(all_distances)[0], 1]), name="classes")
+            scores = tf.negative(all_distances, name="class_scores")
+        return {
+            export.SERVING_DEFAULT: export.PredictOutput(index),
+            self.CLUSTER_INDEX: export.PredictOutput(index),
+            self.ALL_DISTANCES: export.PredictOutput(all_distances),
+            self.SCORE: export.PredictOutput(score),
+            "classification": export.ClassificationOutput(scores=scores, classes=classes),
+        }
 
     # The k-means methods of the original.
 
