@@ -1,0 +1,101 @@
+"""Numpy k-means the KMeans tests compare against, and helpers to feed and inspect KMeans."""
+import os
+
+import numpy as np
+import tensorflow as tf
+
+
+def squared_distances(points, centers):
+    """[n, k] squared Euclidean distances, in float64."""
+    difference = np.asarray(points, np.float64)[:, None, :] - np.asarray(centers, np.float64)[None, :, :]
+    return np.sum(difference**2, axis=2)
+
+
+def normalized(rows):
+    rows = np.asarray(rows, np.float64)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def cosine_distances(points, centers):
+    """[n, k] distances 1 - cos between the rows of points and centers."""
+    return 1.0 - normalized(points) @ normalized(centers).T
+
+
+def lloyd_step(points, centers):
+    """One full-batch Lloyd iteration; a center without points stays where it is."""
+    nearest = np.argmin(squared_distances(points, centers), axis=1)
+    new_centers = np.array(centers, np.float64)
+    for cluster in range(len(centers)):
+        members = points[nearest == cluster]
+        if len(members):
+            new_centers[cluster] = members.mean(axis=0)
+    return new_centers
+
+
+def spherical_lloyd_step(points, centers):
+    """One Lloyd iteration for 1 - cos: unit points, centers moved to the unit mean direction."""
+    unit_points = normalized(points)
+    nearest = np.argmin(cosine_distances(unit_points, centers), axis=1)
+    new_centers = normalized(centers)
+    for cluster in range(len(centers)):
+        members = unit_points[nearest == cluster]
+        if len(members):
+            new_centers[cluster] = normalized(members.mean(axis=0, keepdims=True))[0]
+    return new_centers
+
+
+def sculley_step(batch, centers, counts):
+    """Mini-batch k-means (Sculley 2010) on one batch: every center is the running mean of
+    all points ever assigned to it; returns (centers, counts)."""
+    nearest = np.argmin(squared_distances(batch, centers), axis=1)
+    centers = np.array(centers, np.float64)
+    counts = np.array(counts, np.int64)
+    for cluster in range(len(centers)):
+        members = batch[nearest == cluster]
+        if len(members):
+            counts[cluster] += len(members)
+            centers[cluster] += (members.sum(axis=0) - len(members) * centers[cluster]) / counts[cluster]
+    return centers, counts
+
+
+def score(points, centers):
+    """Sum of squared distances of the points to their nearest centers."""
+    return float(np.sum(np.min(squared_distances(points, centers), axis=1)))
+
+
+def whole_input(points):
+    """An input_fn giving all points as one batch, once: one step per train() call."""
+    return lambda: tf.compat.v1.train.limit_epochs(tf.constant(points), num_epochs=1)
+
+
+def repeated_input(points):
+    """An input_fn giving all points as one batch, forever."""
+    return lambda: tf.constant(points)
+
+
+def batched_input(points, batch_size, repeat=False):
+    """An input_fn giving the points in order in batches of batch_size, once or forever."""
+
+    def input_fn():
+        dataset = tf.data.Dataset.from_tensor_slices(points).batch(batch_size)
+        return dataset.repeat() if repeat else dataset
+
+    return input_fn
+
+
+def checkpoint_state(model_dir):
+    """The checkpoint files of model_dir and the variables of its latest checkpoint."""
+    files = sorted(name for name in os.listdir(model_dir) if name == "checkpoint" or name.startswith("model.ckpt"))
+    latest = tf.train.latest_checkpoint(model_dir)
+    values = {} if latest is None else {
+        name: tf.train.load_variable(latest, name) for name, _ in tf.train.list_variables(latest)
+    }
+    return files, values
+
+
+def assert_same_checkpoint(state, model_dir):
+    files, values = checkpoint_state(model_dir)
+    assert files == state[0]
+    assert sorted(values) == sorted(state[1])
+    for name, value in values.items():
+        np.testing.assert_array_equal(value, state[1][name], err_msg=name)

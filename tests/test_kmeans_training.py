@@ -1,0 +1,170 @@
+"""KMeans training against numpy k-means: full batch, mini-batch, cosine, tolerance, inputs."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kmeans_estimator as ke
+from tests import kmeans_reference as ref
+
+LLOYD_STEPS = 3
+
+
+@pytest.fixture(scope="module")
+def lloyd_run(tmp_path_factory, points):
+    """Full-batch KMeans: one init-only train() call, then LLOYD_STEPS one-batch calls.
+
+    Returns (estimator, centers after initialization).
+    """
+    kmeans = ke.KMeans(4, model_dir=str(tmp_path_factory.mktemp("lloyd")), seed=5, use_mini_batch=False)
+    kmeans.train(ref.whole_input(points))
+    initial = kmeans.cluster_centers()
+    for _ in range(LLOYD_STEPS):
+        kmeans.train(ref.whole_input(points))
+    return kmeans, initial
+
+
+def numpy_lloyd(points, centers, steps):
+    for _ in range(steps):
+        centers = ref.lloyd_step(points, centers)
+    return centers
+
+
+def test_full_batch_centers_match_numpy_lloyd(lloyd_run, points):
+    kmeans, initial = lloyd_run
+    expected = numpy_lloyd(points, initial, LLOYD_STEPS)
+    assert not np.allclose(expected, initial, atol=0.1), "the data should need several Lloyd steps"
+    assert kmeans.get_variable_value("global_step") == LLOYD_STEPS
+    np.testing.assert_allclose(kmeans.cluster_centers(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_full_batch_score_matches_numpy_lloyd(lloyd_run, points):
+    kmeans, initial = lloyd_run
+    expected = numpy_lloyd(points, initial, LLOYD_STEPS)
+    np.testing.assert_allclose(kmeans.score(ref.whole_input(points)), ref.score(points, expected), rtol=1e-5)
+
+
+@pytest.mark.parametrize("use_mini_batch", [False, True], ids=["full_batch", "mini_batch"])
+def test_empty_cluster_keeps_its_center(tmp_path, points, use_mini_batch):
+    far_away = np.array([[100.0, -100.0]], np.float32)
+    initial = np.concatenate([points[:3], far_away])
+    kmeans = ke.KMeans(
+        4, model_dir=str(tmp_path), initial_clusters=initial, use_mini_batch=use_mini_batch
+    )
+    kmeans.train(ref.repeated_input(points), steps=2)
+    centers = kmeans.cluster_centers()
+    np.testing.assert_array_equal(centers[3], far_away[0])
+    if not use_mini_batch:
+        np.testing.assert_allclose(centers[:3], numpy_lloyd(points, points[:3], 2), rtol=1e-5)
+
+
+def test_mini_batch_with_one_step_per_iteration_matches_sculley(tmp_path, points):
+    initial = points[[0, 1, 2]]
+    kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=initial, use_mini_batch=True)
+    kmeans.train(ref.batched_input(points, batch_size=30, repeat=True), steps=6)
+    centers, counts = initial, np.zeros(3, np.int64)
+    for step in range(6):
+        batch = points[30 * (step % 3): 30 * (step % 3) + 30]
+        centers, counts = ref.sculley_step(batch, centers, counts)
+    np.testing.assert_array_equal(kmeans.get_variable_value("cluster_counts"), counts)
+    np.testing.assert_allclose(kmeans.cluster_centers(), centers, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "metric, lloyd_step",
+    [
+        (ke.KMeans.SQUARED_EUCLIDEAN_DISTANCE, ref.lloyd_step),
+        (ke.KMeans.COSINE_DISTANCE, ref.spherical_lloyd_step),
+    ],
+    ids=["squared_euclidean", "cosine"],
+)
+def test_mini_batch_iteration_over_an_epoch_is_one_lloyd_step(tmp_path, points, metric, lloyd_step):
+    centered = points - 5.0
+    initial = centered[[0, 1, 2]]
+    kmeans = ke.KMeans(
+        3, model_dir=str(tmp_path), initial_clusters=initial, distance_metric=metric, use_mini_batch=True,
+        mini_batch_steps_per_iteration=3,
+    )
+    kmeans.train(ref.batched_input(centered, batch_size=30, repeat=True), steps=6)
+    expected = lloyd_step(centered, lloyd_step(centered, initial))
+    np.testing.assert_allclose(kmeans.cluster_centers(), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def cosine_run(tmp_path_factory, points):
+    """Full-batch cosine KMeans, two steps from given (not unit-length) centers.
+
+    Returns (estimator, the points around the origin, the numpy spherical k-means centers).
+    """
+    centered = points - 5.0
+    initial = 3.0 * centered[[0, 1, 2]]
+    kmeans = ke.KMeans(
+        3, model_dir=str(tmp_path_factory.mktemp("cosine")), initial_clusters=initial,
+        distance_metric=ke.KMeans.COSINE_DISTANCE, use_mini_batch=False,
+    )
+    kmeans.train(ref.repeated_input(centered), steps=2)
+    expected = ref.spherical_lloyd_step(centered, ref.spherical_lloyd_step(centered, initial))
+    return kmeans, centered, expected
+
+
+def test_cosine_centers_are_unit_mean_directions(cosine_run):
+    kmeans, _, expected = cosine_run
+    np.testing.assert_allclose(kmeans.cluster_centers(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_cosine_predict_and_transform_yield_one_minus_cos(cosine_run):
+    kmeans, centered, expected = cosine_run
+    wanted = ref.cosine_distances(centered, expected)
+    predictions = list(kmeans.predict(ref.whole_input(centered)))
+    np.testing.assert_allclose(np.stack([p["all_distances"] for p in predictions]), wanted, atol=1e-5)
+    np.testing.assert_array_equal([p["cluster_index"] for p in predictions], np.argmin(wanted, axis=1))
+    np.testing.assert_allclose(np.stack(list(kmeans.transform(ref.whole_input(centered)))), wanted, atol=1e-5)
+
+
+def test_cosine_score_sums_one_minus_cos(cosine_run):
+    kmeans, centered, expected = cosine_run
+    wanted = np.sum(np.min(ref.cosine_distances(centered, expected), axis=1))
+    np.testing.assert_allclose(kmeans.score(ref.whole_input(centered)), wanted, rtol=1e-4)
+
+
+@pytest.mark.parametrize("relative_tolerance, stops_early", [(1e-3, True), (None, False)])
+def test_relative_tolerance_stops_training_once_the_loss_settles(tmp_path, points, relative_tolerance, stops_early):
+    kmeans = ke.KMeans(
+        4, model_dir=str(tmp_path), initial_clusters=points[:4], use_mini_batch=False,
+        relative_tolerance=relative_tolerance,
+    )
+    kmeans.train(ref.repeated_input(points), steps=40)
+    global_step = kmeans.get_variable_value("global_step")
+    if stops_early:
+        assert 1 < global_step < 40
+    else:
+        assert global_step == 40
+
+
+@pytest.mark.parametrize("with_feature_columns", [False, True], ids=["dict", "feature_columns"])
+def test_dict_features_are_columns_in_sorted_key_order(tmp_path, points, with_feature_columns):
+    columns = None
+    if with_feature_columns:
+        columns = [tf.compat.v1.feature_column.numeric_column(key) for key in ("y", "x")]
+    initial = points[:3]
+    kmeans = ke.KMeans(
+        3, model_dir=str(tmp_path), initial_clusters=initial, use_mini_batch=False, feature_columns=columns,
+    )
+
+    def input_fn():
+        return {"y": tf.constant(points[:, 1:]), "x": tf.constant(points[:, :1])}
+
+    kmeans.train(input_fn, steps=2)
+    np.testing.assert_allclose(kmeans.cluster_centers(), numpy_lloyd(points, initial, 2), rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
+def test_input_dtype_is_clustered_in_float32(tmp_path, dtype):
+    grid_points = np.random.default_rng(3).integers(0, 20, size=(60, 2)).astype(dtype)
+    initial = grid_points[:3].astype(np.float32) + 0.25
+    kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=initial, use_mini_batch=False)
+    kmeans.train(ref.repeated_input(grid_points), steps=2)
+    centers = kmeans.cluster_centers()
+    assert centers.dtype == np.float32
+    np.testing.assert_allclose(centers, numpy_lloyd(grid_points.astype(np.float64), initial, 2), rtol=1e-5)
+    indices = list(kmeans.predict_cluster_index(ref.whole_input(grid_points)))
+    np.testing.assert_array_equal(indices, np.argmin(ref.squared_distances(grid_points, centers), axis=1))
