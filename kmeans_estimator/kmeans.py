@@ -336,7 +336,7 @@ class KMeans(Estimator):
             loss = tf.reduce_sum(nearest_distance, name="loss")
 
         if mode == ModeKeys.PREDICT:
-            return self._predict_spec(points, centers, nearest, nearest_distance)
+            return self._predict_spec(points, centers, nearest)
         if mode == ModeKeys.EVAL:
             return EstimatorSpec(
                 mode, loss=loss, eval_metric_ops={self.SCORE: tf.compat.v1.metrics.mean(loss, name="score")}
@@ -474,7 +474,7 @@ class KMeans(Estimator):
             synced = tf.cond(remaining <= 0, sync, lambda: tf.constant(False))
         return synced
 
-    def _predict_spec(self, points, centers, nearest, nearest_distance):
+    def _predict_spec(self, points, centers, nearest):
         """The PREDICT spec: what `predict()` yields and what an exported SavedModel serves.
 
         `predict()` reads `nearest` from the blocked nearest-center search, which never
