@@ -56,7 +56,8 @@ def _nearest_in_block(
 ) -> tuple[tf.Tensor, tf.Tensor]:
     scores = tf.matmul(block, scaled_centers, transpose_b=True)
     if bias is not None:
-        scores = scores + bias
+        # A BiasAdd right after the product is fused into it by TensorFlow's graph rewriter.
+        scores = tf.nn.bias_add(scores, bias)
     indices = tf.argmin(scores, axis=1, output_type=tf.int64)
     best = tf.reduce_min(scores, axis=1)
     if metric == COSINE:

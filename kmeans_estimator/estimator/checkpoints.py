@@ -73,6 +73,18 @@ def _describe_difference(stored_shape, wanted_shape):
     return ": " + ", ".join(differences)
 
 
+def has_large_constant(graph, max_bytes=MAX_WRITTEN_CONSTANT_BYTES):
+    """Whether `graph` holds a constant of more than `max_bytes` (judged by shape and dtype)."""
+    for op in graph.get_operations():
+        if op.type != "Const":
+            continue
+        output = op.outputs[0]
+        num_elements = output.shape.num_elements()
+        if num_elements is not None and num_elements * output.dtype.size > max_bytes:
+            return True
+    return False
+
+
 def strip_large_constants(graph_def, max_bytes=MAX_WRITTEN_CONSTANT_BYTES):
     """Returns a copy of `graph_def` whose constants over `max_bytes` became placeholders.
 

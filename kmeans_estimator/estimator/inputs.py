@@ -210,17 +210,29 @@ def _check_positive_int(name, value, allow_none=False):
         raise ValueError(f"{name} must be a positive integer{suffix}, got {value!r}")
 
 
+# Batches are handed from Python to TensorFlow in groups of about this many bytes: one
+# generator call per group instead of per batch (a call costs about 0.7 ms, as much as a
+# whole mini-batch k-means step on 1024 x 100 points).
+_GROUP_BYTES = 8 << 20
+
+
 def _signature(structure, columns):
+    """Element spec of the generator: groups of batches, `[batches, rows, ...]`."""
     specs = {
-        key: tf.TensorSpec(shape=(None,) + column.shape[1:], dtype=tf.as_dtype(column.dtype))
+        key: tf.TensorSpec(shape=(None, None) + column.shape[1:], dtype=tf.as_dtype(column.dtype))
         for key, column in columns.items()
     }
     return specs if structure == "dict" else next(iter(specs.values()))
 
 
-def _select(structure, columns, rows):
-    batch = {key: column[rows] for key, column in columns.items()}
-    return batch if structure == "dict" else next(iter(batch.values()))
+def _select_group(structure, columns, rows, num_batches):
+    """Rows `rows` of every column, reshaped to `[num_batches, rows per batch, ...]`."""
+    group = {}
+    for key, column in columns.items():
+        selected = column[rows]
+        group[key] = selected.reshape(
+            (num_batches, len(selected) // num_batches) + column.shape[1:])
+    return group if structure == "dict" else next(iter(group.values()))
 
 
 def numpy_input_fn(
@@ -299,26 +311,38 @@ def numpy_input_fn(
 
     signature = tuple(_signature(structure, columns) for structure, columns in parts)
     prefetch_batches = -(-queue_capacity // batch_size)
+    batch_bytes = batch_size * sum(
+        column[:1].nbytes for _, columns in parts for column in columns.values())
+    group_rows = batch_size * max(1, _GROUP_BYTES // max(batch_bytes, 1))
 
     def input_fn():
         seed = tf.compat.v1.get_default_graph().seed
 
-        def batches():
+        def groups():
+            """Yields whole batches in groups, and an epoch's last short batch alone."""
             rng = np.random.default_rng(seed)
             epoch = 0
             while num_epochs is None or epoch < num_epochs:
                 order = rng.permutation(num_rows) if shuffle else None
-                for start in range(0, num_rows, batch_size):
+                full_rows = num_rows - num_rows % batch_size
+                for start in range(0, num_rows, group_rows):
+                    stop = min(start + group_rows, full_rows) if start < full_rows else num_rows
                     if order is None:
-                        rows = slice(start, start + batch_size)
+                        rows = slice(start, stop)
                     else:
-                        rows = order[start : start + batch_size]
-                    batch = tuple(_select(s, columns, rows) for s, columns in parts)
-                    yield batch if len(batch) == 2 else batch[0]
+                        rows = order[start:stop]
+                    num_batches = max(1, (stop - start) // batch_size)
+                    group = tuple(_select_group(s, columns, rows, num_batches) for s, columns in parts)
+                    yield group if len(group) == 2 else group[0]
+                    if stop == full_rows and full_rows < num_rows:
+                        rows = slice(full_rows, num_rows) if order is None else order[full_rows:]
+                        group = tuple(_select_group(s, columns, rows, 1) for s, columns in parts)
+                        yield group if len(group) == 2 else group[0]
+                        break
                 epoch += 1
 
         output_signature = signature if len(signature) == 2 else signature[0]
-        dataset = tf.data.Dataset.from_generator(batches, output_signature=output_signature)
-        return dataset.prefetch(prefetch_batches)
+        dataset = tf.data.Dataset.from_generator(groups, output_signature=output_signature)
+        return dataset.unbatch().prefetch(prefetch_batches)
 
     return input_fn

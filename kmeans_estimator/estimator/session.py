@@ -17,17 +17,41 @@ from kmeans_estimator.estimator.spec import ModeKeys
 ModelGraph = collections.namedtuple("ModelGraph", ["graph", "spec", "input_hooks"])
 
 
-def session_config(config):
-    """The session options for a call: the RunConfig's, or soft placement by default.
+def _num_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # Not on Linux.
+        return os.cpu_count() or 1
+
+
+def session_config(config, graph=None):
+    """The session options for a call: the RunConfig's, or defaults suited to `graph`.
+
+    The defaults place softly and use every core this process may run on, within an
+    op and across ops. When `graph` holds a constant larger than
+    `checkpoints.MAX_WRITTEN_CONSTANT_BYTES` (typically a data set captured with
+    `tf.constant`), they also switch off TensorFlow's graph optimizer (grappler): it
+    copies the whole graph, constant included, for each of its passes and for every
+    distinct `session.run` of a call, which made one `train(steps=1)` call on
+    200000 x 64 float32 points take 5.9 s instead of 1.0 s.
 
     A graph-mode session given options does not see the logical CPU devices made
     with `tf.config.set_logical_device_configuration`, so their number is added
     to the options (unless they set `device_count['CPU']` themselves); ops that
     `RunConfig.device_fn` puts on '/cpu:1' then really run there.
     """
-    options = tf.compat.v1.ConfigProto(allow_soft_placement=True)
     if config.session_config is not None:
+        options = tf.compat.v1.ConfigProto()
         options.CopyFrom(config.session_config)
+    else:
+        cores = _num_cores()
+        options = tf.compat.v1.ConfigProto(
+            allow_soft_placement=True,
+            intra_op_parallelism_threads=cores,
+            inter_op_parallelism_threads=cores,
+        )
+        if graph is not None and checkpoints.has_large_constant(graph):
+            options.graph_options.rewrite_options.disable_meta_optimizer = True
     physical_cpus = tf.config.list_physical_devices("CPU")
     logical_cpus = tf.config.get_logical_device_configuration(physical_cpus[0]) if physical_cpus else None
     if logical_cpus and "CPU" not in options.device_count:
@@ -137,7 +161,7 @@ def run_training(model, config, hooks, steps, max_steps, saving_listeners, warm_
             save_checkpoint_steps=None,
             save_summaries_steps=config.save_summary_steps or None,
             save_summaries_secs=None,
-            config=session_config(config),
+            config=session_config(config, model.graph),
             log_step_count_steps=config.log_step_count_steps,
             save_graph_def=False,
         ) as session:
@@ -157,7 +181,7 @@ def _session_creator(model, config, checkpoint_path):
     return tf.compat.v1.train.ChiefSessionCreator(
         scaffold=_scaffold_with_saver(model.spec.scaffold, config),
         master=config.master,
-        config=session_config(config),
+        config=session_config(config, model.graph),
         checkpoint_filename_with_path=checkpoint_path,
     )
 

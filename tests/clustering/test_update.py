@@ -13,8 +13,8 @@ def assigned_points() -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize(
     "sum_up",
-    [update._sums_by_segment_sum, update._sums_by_one_hot, update.cluster_sums_and_counts],
-    ids=["segment_sum", "one_hot", "chosen_by_shape"],
+    [update._sums_by_scatter, update._sums_by_one_hot, update.cluster_sums_and_counts],
+    ids=["scatter", "one_hot", "chosen_by_shape"],
 )
 def test_cluster_sums_and_counts_match_numpy(run, assigned_points, dtype, sum_up):
     points, indices = assigned_points
@@ -24,6 +24,19 @@ def test_cluster_sums_and_counts_match_numpy(run, assigned_points, dtype, sum_up
     assert sums.dtype == counts.dtype == dtype
     np.testing.assert_allclose(sums, expected_sums, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(counts, np.bincount(indices, minlength=7))
+
+
+@pytest.mark.parametrize("num_clusters", [update._ONE_HOT_MAX_CLUSTERS, update._ONE_HOT_MAX_CLUSTERS + 1],
+                         ids=["one_hot_sized", "scatter_sized"])
+def test_cluster_sums_and_counts_match_numpy_on_both_sides_of_the_switch(run, num_clusters):
+    rng = np.random.default_rng(5)
+    points, indices = rng.normal(size=(300, 3)), rng.integers(0, num_clusters, size=300)
+    sums, counts = run(lambda: update.cluster_sums_and_counts(
+        tf.constant(points), tf.constant(indices), num_clusters))
+    expected_sums = np.zeros((num_clusters, 3))
+    np.add.at(expected_sums, indices, points)
+    np.testing.assert_allclose(sums, expected_sums, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(counts, np.bincount(indices, minlength=num_clusters))
 
 
 def test_lloyd_update_moves_centers_to_means(run, dtype):

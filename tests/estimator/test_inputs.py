@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from kmeans_estimator.estimator import inputs
 from kmeans_estimator.estimator.inputs import (
     call_input_fn,
     numpy_input_fn,
@@ -271,6 +272,21 @@ def test_without_y_the_dataset_yields_features_only():
 def test_final_partial_batch_is_kept():
     batches = read_all(numpy_input_fn(np.arange(10), batch_size=4))
     assert [len(batch[0]) for batch in batches] == [4, 4, 2]
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_batches_handed_over_in_groups_keep_their_order_and_sizes(monkeypatch, shuffle):
+    # Groups of 3 batches of 2 rows (16 bytes a row, x and y): 11 rows are groups of 3 and
+    # 2 whole batches, then the short batch of 1 row.
+    monkeypatch.setattr(inputs, "_GROUP_BYTES", 3 * 2 * 16)
+    x = np.arange(11, dtype=np.int64)
+    batches = read_all(numpy_input_fn(x, x * 10, batch_size=2, num_epochs=2, shuffle=shuffle), seed=3)
+    assert [len(batch[0]) for batch in batches] == [2, 2, 2, 2, 2, 1] * 2
+    seen = rows_seen(batches)
+    assert rows_seen(batches, 1) == [10 * value for value in seen]
+    assert sorted(seen[:11]) == sorted(seen[11:]) == list(range(11))
+    if not shuffle:
+        assert seen == list(range(11)) * 2
 
 
 def test_num_epochs_none_keeps_going():

@@ -1,0 +1,429 @@
+"""Speed and quality of kmeans_estimator.KMeans against a matmul floor and scikit-learn.
+
+Prints one table of ratios, each measured in this run beside its baseline, with the targets
+of the performance issue and PASS / MISS. Each of our fits runs in a fresh subprocess so that
+its peak RSS is its own. scikit-learn and matplotlib are benchmark extras.
+
+    python benchmarks/bench_kmeans.py [--quick] [--json PATH] [--plot PATH]
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The checkout being benchmarked, whether or not the package is installed.
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+# (dims, centers, points, cluster width): the classic k-means benchmark shapes.
+SHAPES = [
+    (2, 5, 500, 20),
+    (20, 20, 10_000, 20),
+    (100, 50, 50_000, 20),
+    (100, 50, 50_000, 250),
+    (100, 500, 500_000, 20),
+    (100, 500, 500_000, 250),
+]
+QUICK_SHAPES = SHAPES[:2]
+SEED = 12345
+ITERATIONS = 20  # Lloyd iterations after the initialization, ours and scikit-learn's.
+MINI_BATCH = dict(dims=100, centers=100, points=200_000, batch=1024)
+
+TARGETS = {
+    "iteration_vs_floor": ("<=", 1.5),
+    "kmeans_pp_speedup": (">=", 5.0),
+    "inertia_ratio": ("<=", 1.02),
+    "mini_batch_vs_sklearn": (">=", 1.0),
+}
+# Below this matmul floor a Lloyd step is bound by the fixed cost of one session.run, not
+# by arithmetic, so its ratio to the floor is shown but not judged.
+MIN_JUDGED_FLOOR_S = 0.01
+# Below this scikit-learn kmeans++ time the comparison is one of fixed costs (a train()
+# call's session set-up against a numpy function call), shown but not judged.
+MIN_JUDGED_SKLEARN_INIT_S = 1.0
+RSS_ALLOWANCE_MB = 300
+
+
+def make_points(dims, num_centers, num_points, width, seed=SEED):
+    """Centers uniform in [0, 500) and rounded; points = center + round(N(0, width)), float32.
+
+    Built in chunks so that no float64 copy of the whole set is ever held.
+    """
+    rng = np.random.default_rng(seed)
+    centers = np.round(rng.uniform(0, 500, size=(num_centers, dims)))
+    points = np.empty((num_points, dims), np.float32)
+    for start in range(0, num_points, 65536):
+        stop = min(start + 65536, num_points)
+        labels = rng.integers(0, num_centers, size=stop - start)
+        noise = np.round(rng.normal(0, width, size=(stop - start, dims)))
+        points[start:stop] = centers[labels] + noise
+    return points
+
+
+def best_of(function, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def matmul_floor(points, num_centers, repeats=5):
+    """Best time of float32 products totalling 2*n*k*d operations, in row blocks."""
+    centers_t = np.ascontiguousarray(points[:num_centers].T)
+    rows = min(len(points), 32768)
+    out = np.empty((rows, num_centers), np.float32)
+
+    def run():
+        for start in range(0, len(points), rows):
+            block = points[start:start + rows]
+            np.matmul(block, centers_t, out=out[:len(block)])
+
+    run()
+    return best_of(run, repeats)
+
+
+def rss_mb():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- our side, run in a fresh subprocess per fit -------------------------------------------
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+    from absl import logging
+
+    logging.set_verbosity(logging.ERROR)
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+def full_batch_input_fn(tf, points):
+    """The whole set as one batch per step, without a graph constant or a copy per step.
+
+    The generator hands the array to TensorFlow once per call (one copy), `cache` keeps that
+    tensor and `repeat` serves it to every step.
+    """
+    spec = tf.TensorSpec(points.shape, tf.float32)
+
+    def input_fn():
+        dataset = tf.data.Dataset.from_generator(lambda: iter([points]), output_signature=spec)
+        return dataset.cache().repeat()
+
+    return input_fn
+
+
+def raw_lloyd_iteration(tf, points, centers, repeats):
+    """Best time of the clustering ops of one Lloyd step on points held in a variable."""
+    from kmeans_estimator.clustering import distances, update
+
+    with tf.Graph().as_default():
+        feed = tf.compat.v1.placeholder(tf.float32, points.shape)
+        data = tf.Variable(feed, trainable=False)
+        center_var = tf.Variable(centers, trainable=False)
+        x = data.read_value()
+        nearest, nearest_distance = distances.nearest_centers(
+            x, center_var, distances.SQUARED_EUCLIDEAN)
+        sums, counts = update.cluster_sums_and_counts(x, nearest, len(centers))
+        step = tf.group(center_var.assign(update.lloyd_update(center_var, sums, counts)),
+                        tf.reduce_sum(nearest_distance))
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer(), {feed: points})
+            session.run(step)
+            return best_of(lambda: session.run(step), repeats)
+
+
+def _fit(ke, tf, points, spec, init):
+    """Init + ITERATIONS Lloyd steps through KMeans.train, timed by parts.
+
+    kmeans++ draws as many candidates per center as scikit-learn's (2 + ln k), so both run
+    the same algorithm. The per-iteration time is the difference of two calls of 1 + N and
+    1 + 2N steps, which pay the same one-time costs of a call.
+    """
+    input_fn = full_batch_input_fn(tf, points)
+    k = spec["centers"]
+    model = ke.KMeans(
+        k, model_dir=tempfile.mkdtemp(prefix="bench_kmeans_"), initial_clusters=init,
+        use_mini_batch=False, seed=SEED, kmeans_plus_plus_num_retries=1 + int(np.log(k)))
+
+    def train(steps):
+        start = time.perf_counter()
+        model.train(input_fn, steps=steps)
+        return time.perf_counter() - start
+
+    extra = spec["extra_steps"]
+    first = train(1)  # init + one step + the call's fixed cost
+    one = train(1)
+    shorter = train(1 + extra)
+    longer = train(1 + 2 * extra)
+    done = 4 + 3 * extra
+    if ITERATIONS > done:
+        train(ITERATIONS - done)
+    iteration = max((longer - shorter) / extra, 0.0)
+    return model, {"init_s": max(first - one, 0.0), "iteration_s": iteration,
+                   "call_s": max(one - iteration, 0.0), "inertia": float(model.score(input_fn))}
+
+
+def worker_full_batch(spec):
+    """kmeans++ fit (its peak RSS recorded), raw op timing, then a k-means|| fit."""
+    tf = _quiet_tensorflow()
+    import kmeans_estimator as ke
+
+    after_import = rss_mb()
+    points = make_points(spec["dims"], spec["centers"], spec["points"], spec["width"])
+    model, result = _fit(ke, tf, points, spec, ke.KMeans.KMEANS_PLUS_PLUS_INIT)
+    result.update(peak_rss_mb=peak_rss_mb(), rss_after_import_mb=after_import,
+                  input_mb=points.nbytes / 2**20)
+    result["raw_iteration_s"] = raw_lloyd_iteration(
+        tf, points, model.cluster_centers(), spec["raw_repeats"])
+    _, parallel = _fit(ke, tf, points, spec, ke.KMeans.KMEANS_PARALLEL_INIT)
+    result.update({f"parallel_{key}": value for key, value in parallel.items()})
+    return result
+
+
+def worker_mini_batch(spec):
+    """Steady-state mini-batch steps/s through KMeans.train with numpy_input_fn."""
+    tf = _quiet_tensorflow()
+    import kmeans_estimator as ke
+
+    del tf
+    points = make_points(spec["dims"], spec["centers"], spec["points"], 20)
+    input_fn = ke.inputs.numpy_input_fn(
+        points, batch_size=spec["batch"], num_epochs=None, shuffle=True)
+    model = ke.KMeans(
+        spec["centers"], model_dir=tempfile.mkdtemp(prefix="bench_kmeans_"),
+        initial_clusters=ke.KMeans.RANDOM_INIT, use_mini_batch=True, seed=SEED)
+    model.train(input_fn, steps=1)
+
+    def train(steps):
+        start = time.perf_counter()
+        model.train(input_fn, steps=steps)
+        return time.perf_counter() - start
+
+    steps = spec["steps"]
+    one = min(train(1) for _ in range(2))
+    many = min(train(1 + steps) for _ in range(2))
+    step = (many - one) / steps
+    return {"step_s": step, "points_per_s": spec["batch"] / step,
+            "points_per_s_with_call": spec["batch"] * (1 + steps) / many, "call_s": one - step}
+
+
+def run_worker(kind, spec):
+    command = [sys.executable, os.path.abspath(__file__), "--worker", kind, json.dumps(spec)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    finished = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if finished.returncode != 0:
+        raise RuntimeError(f"worker {kind} {spec} failed:\n{finished.stderr[-3000:]}")
+    return json.loads(finished.stdout.strip().splitlines()[-1])
+
+
+# --- scikit-learn side, in this process ----------------------------------------------------
+
+
+def sklearn_full_batch(points, k, repeats):
+    from sklearn.cluster import KMeans, kmeans_plusplus
+
+    centers = None
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        centers, _ = kmeans_plusplus(points, k, random_state=SEED)
+        times.append(time.perf_counter() - start)
+    model = KMeans(k, init=centers, n_init=1, max_iter=ITERATIONS, algorithm="lloyd", tol=0.0)
+    start = time.perf_counter()
+    model.fit(points)
+    fit_s = time.perf_counter() - start
+    return {"kmeans_pp_s": min(times), "iteration_s": fit_s / max(model.n_iter_, 1),
+            "iterations": int(model.n_iter_), "inertia": float(model.inertia_)}
+
+
+def sklearn_mini_batch(points, k, batch, steps):
+    from sklearn.cluster import MiniBatchKMeans
+
+    rng = np.random.default_rng(SEED)
+    model = MiniBatchKMeans(k, batch_size=batch, init="random", n_init=1, random_state=SEED)
+    model.partial_fit(points[rng.integers(0, len(points), batch)])
+    batches = [points[rng.integers(0, len(points), batch)] for _ in range(steps)]
+
+    def run():
+        for rows in batches:
+            model.partial_fit(rows)
+
+    return {"points_per_s": batch * steps / best_of(run, 2)}
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def judge(name, value):
+    if value is None or name not in TARGETS:
+        return ""
+    sign, bound = TARGETS[name]
+    ok = value <= bound if sign == "<=" else value >= bound
+    return "PASS" if ok else "MISS"
+
+
+def bench_shape(shape, quick):
+    dims, k, n, width = shape
+    points = make_points(dims, k, n, width)
+    large = n >= 200_000
+    floor = matmul_floor(points, k, repeats=3 if large else 7)
+    sk = sklearn_full_batch(points, k, repeats=1 if large else 3)
+    spec = dict(dims=dims, centers=k, points=n, width=width, extra_steps=5,
+                raw_repeats=3 if large else 10)
+    ours_pp = run_worker("full", spec)
+    ours_par = {key[len("parallel_"):]: value for key, value in ours_pp.items()
+                if key.startswith("parallel_")}
+    rss_net = ours_pp["peak_rss_mb"] - ours_pp["rss_after_import_mb"]
+    rss_bound = 2 * ours_pp["input_mb"] + RSS_ALLOWANCE_MB
+    judged = floor >= MIN_JUDGED_FLOOR_S
+    row = {
+        "shape": {"dims": dims, "centers": k, "points": n, "width": width},
+        "floor_s": floor,
+        "iteration_s": ours_pp["iteration_s"],
+        "raw_iteration_s": ours_pp["raw_iteration_s"],
+        "iteration_vs_floor": ours_pp["iteration_s"] / floor,
+        "raw_iteration_vs_floor": ours_pp["raw_iteration_s"] / floor,
+        "iteration_judged": judged,
+        "sklearn_iteration_vs_floor": sk["iteration_s"] / floor,
+        "kmeans_pp_s": ours_pp["init_s"],
+        "sklearn_kmeans_pp_s": sk["kmeans_pp_s"],
+        "kmeans_pp_speedup": sk["kmeans_pp_s"] / max(ours_pp["init_s"], 1e-9),
+        "kmeans_pp_judged": sk["kmeans_pp_s"] >= MIN_JUDGED_SKLEARN_INIT_S,
+        "kmeans_parallel_s": ours_par["init_s"],
+        "inertia": ours_pp["inertia"],
+        "inertia_parallel": ours_par["inertia"],
+        "sklearn_inertia": sk["inertia"],
+        "sklearn_iterations": sk["iterations"],
+        "inertia_ratio": ours_pp["inertia"] / sk["inertia"],
+        "inertia_ratio_parallel": ours_par["inertia"] / sk["inertia"],
+        "call_s": ours_pp["call_s"],
+        "peak_rss_mb": ours_pp["peak_rss_mb"],
+        "rss_after_import_mb": ours_pp["rss_after_import_mb"],
+        "rss_net_mb": rss_net,
+        "rss_bound_mb": rss_bound,
+        "rss_ok": rss_net <= rss_bound,
+    }
+    return row
+
+
+def bench_mini_batch(quick):
+    spec = dict(MINI_BATCH, steps=400 if quick else 2000)
+    if quick:
+        spec["points"] = 20_000
+    points = make_points(spec["dims"], spec["centers"], spec["points"], 20)
+    sk = sklearn_mini_batch(points, spec["centers"], spec["batch"], 50 if quick else 500)
+    ours = run_worker("mini", spec)
+    return {"points_per_s": ours["points_per_s"],
+            "points_per_s_with_call": ours["points_per_s_with_call"],
+            "sklearn_points_per_s": sk["points_per_s"], "call_s": ours["call_s"],
+            "mini_batch_vs_sklearn": ours["points_per_s"] / sk["points_per_s"]}
+
+
+def print_table(rows, mini):
+    header = (f"{'d':>4} {'k':>4} {'n':>7} {'w':>4} | {'iter/floor':>10} {'raw/floor':>9} "
+              f"{'sk/floor':>8} {'':4} | {'kpp s':>6} {'sk s':>6} {'speedup':>7} {'':4} | "
+              f"{'k|| s':>6} | {'inertia':>7} {'':4} {'k||':>6} | {'call s':>6} | "
+              f"{'RSS net/bound MB':>17}")
+    print("targets: iter/floor <= 1.5, kmeans++ speedup >= 5, inertia ratio <= 1.02, "
+          "mini-batch >= 1x sklearn, RSS net <= 2 x input + 300 MB")
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        s = row["shape"]
+        iter_mark = judge("iteration_vs_floor", row["iteration_vs_floor"]) if row["iteration_judged"] else "n/a"
+        init_mark = judge("kmeans_pp_speedup", row["kmeans_pp_speedup"]) if row["kmeans_pp_judged"] else "n/a"
+        print(f"{s['dims']:>4} {s['centers']:>4} {s['points']:>7} {s['width']:>4} | "
+              f"{row['iteration_vs_floor']:>10.2f} {row['raw_iteration_vs_floor']:>9.2f} "
+              f"{row['sklearn_iteration_vs_floor']:>8.2f} {iter_mark:4} | "
+              f"{row['kmeans_pp_s']:>6.2f} {row['sklearn_kmeans_pp_s']:>6.2f} "
+              f"{row['kmeans_pp_speedup']:>6.1f}x {init_mark:4} | "
+              f"{row['kmeans_parallel_s']:>6.2f} | {row['inertia_ratio']:>7.4f} "
+              f"{judge('inertia_ratio', row['inertia_ratio']):4} {row['inertia_ratio_parallel']:>6.4f} | "
+              f"{row['call_s']:>6.2f} | "
+              f"{row['rss_net_mb']:>7.0f}/{row['rss_bound_mb']:<6.0f}{'PASS' if row['rss_ok'] else 'MISS':>4}")
+    print(f"mini-batch (batch {MINI_BATCH['batch']}, d={MINI_BATCH['dims']}, k={MINI_BATCH['centers']}): "
+          f"ours {mini['points_per_s']:,.0f} points/s ({mini['points_per_s_with_call']:,.0f} with the "
+          f"call's fixed cost of {mini['call_s']:.2f} s), sklearn partial_fit "
+          f"{mini['sklearn_points_per_s']:,.0f} points/s: {mini['mini_batch_vs_sklearn']:.2f}x "
+          f"{judge('mini_batch_vs_sklearn', mini['mini_batch_vs_sklearn'])}")
+
+
+def plot(rows, mini, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['shape']['points']}x{r['shape']['dims']}\nk={r['shape']['centers']} w={r['shape']['width']}"
+              for r in rows]
+    positions = np.arange(len(rows))
+    figure, axes = plt.subplots(1, 3, figsize=(16, 5))
+    axes[0].bar(positions - 0.2, [r["iteration_vs_floor"] for r in rows], 0.4, label="ours")
+    axes[0].bar(positions + 0.2, [r["sklearn_iteration_vs_floor"] for r in rows], 0.4, label="scikit-learn")
+    axes[0].axhline(1.5, color="red", linestyle="--", label="target 1.5x")
+    axes[0].set_yscale("log")
+    axes[0].set_title("Lloyd iteration / float32 matmul floor")
+    axes[1].bar(positions, [r["kmeans_pp_speedup"] for r in rows], 0.6)
+    axes[1].axhline(5.0, color="red", linestyle="--", label="target 5x")
+    axes[1].set_title("kmeans++: scikit-learn time / ours")
+    axes[2].bar(positions - 0.2, [r["inertia_ratio"] for r in rows], 0.4, label="kmeans++")
+    axes[2].bar(positions + 0.2, [r["inertia_ratio_parallel"] for r in rows], 0.4, label="k-means||")
+    axes[2].axhline(1.02, color="red", linestyle="--", label="target 1.02")
+    axes[2].set_ylim(0.9, max(1.1, max(r["inertia_ratio"] for r in rows) * 1.02))
+    axes[2].set_title("inertia after init + 20 iterations / scikit-learn")
+    for axis in axes:
+        axis.set_xticks(positions)
+        axis.set_xticklabels(labels, fontsize=7)
+        axis.legend(fontsize=8)
+    figure.suptitle(f"kmeans_estimator benchmark; mini-batch {mini['mini_batch_vs_sklearn']:.2f}x "
+                    "scikit-learn partial_fit points/s")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small shapes only, under a minute")
+    parser.add_argument("--json", metavar="PATH", help="write all measurements as JSON")
+    parser.add_argument("--plot", metavar="PATH", help="write a PNG chart of the ratios")
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        kind, spec = args.worker[0], json.loads(args.worker[1])
+        result = worker_full_batch(spec) if kind == "full" else worker_mini_batch(spec)
+        print(json.dumps(result))
+        return
+    started = time.perf_counter()
+    rows = []
+    for shape in QUICK_SHAPES if args.quick else SHAPES:
+        rows.append(bench_shape(shape, args.quick))
+        print(f"  done {shape} after {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    mini = bench_mini_batch(args.quick)
+    print_table(rows, mini)
+    print(f"total {time.perf_counter() - started:.0f} s")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"shapes": rows, "mini_batch": mini, "targets": TARGETS,
+                       "quick": args.quick}, out, indent=2)
+    if args.plot:
+        plot(rows, mini, args.plot)
+
+
+if __name__ == "__main__":
+    main()
