@@ -35,12 +35,10 @@ def with_value_at(points, value):
 
 
 @pytest.mark.parametrize("method", ["train", "evaluate", "predict"])
-@pytest.mark.parametrize(
-    "value, word", [(np.nan, "NaN"), (np.inf, "Inf"), (-np.inf, "Inf")], ids=["nan", "inf", "-inf"]
-)
-def test_non_finite_points_are_rejected(trained, points, method, value, word):
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+def test_non_finite_points_are_rejected(trained, points, method, value):
     state = ref.checkpoint_state(trained.model_dir)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=rf"KMeans input points contain NaN or Inf.*{word}"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="KMeans input points contain NaN or Inf"):
         run(trained, method, ref.whole_input(with_value_at(points, value)))
     ref.assert_same_checkpoint(state, trained.model_dir)
 
