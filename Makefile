@@ -6,7 +6,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: example test bench bench-quick clean
+.PHONY: example test bench bench-quick bench-calls clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,22 @@ example: $(STAMP)
 test: $(STAMP)
 	$(VPY) -m pytest -q tests
 
-bench-quick: $(STAMP)
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
 	$(VPY) -m pip install --quiet -c constraints-ci.txt -e '.[cpu,bench]'
+	touch $(BENCH_STAMP)
+
+bench-quick: $(BENCH_STAMP)
 	$(VPY) benchmarks/bench_kmeans.py --quick
 
+bench: $(BENCH_STAMP)
+	$(VPY) benchmarks/bench_kmeans.py --json bench_kmeans.json --plot bench_kmeans.png
+
+# Compares per-call costs with the original TF 2.15 KMeans in .venv-original.
+bench-calls: $(BENCH_STAMP)
+	test -x .venv-original/bin/python || bash benchmarks/setup_original.sh
+	$(VPY) benchmarks/bench_calls.py --original-python .venv-original/bin/python
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venv-original build *.egg-info

@@ -25,7 +25,7 @@ setup(
         "cpu": ["tensorflow-cpu" + TF_RANGE],
         "gpu": ["tensorflow[and-cuda]" + TF_RANGE],
         "test": ["pytest", "tensorboard"],
-        "bench": ["scikit-learn", "matplotlib", "psutil"],
+        "bench": ["scikit-learn", "matplotlib"],
     },
     classifiers=[
         "Programming Language :: Python :: 3.10",
