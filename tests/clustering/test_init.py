@@ -125,3 +125,38 @@ def test_kmeans_parallel_tops_up_with_random_rows_when_candidates_are_few(run, b
     centers = run(lambda: init.kmeans_parallel_init(
         tf.constant(blobs), 5, seed_tensor(4), distances.SQUARED_EUCLIDEAN, num_rounds=0))
     assert len(set(row_positions(centers, blobs))) == 5
+
+
+@pytest.mark.parametrize("num_retries", [2, 7], ids=["few_candidates", "many_candidates"])
+def test_kmeans_plus_plus_scores_few_and_many_candidates_alike(run, blobs, metric, dtype,
+                                                              num_retries):
+    """Up to 3 candidates are scored op by op as [c, n], more by one XLA-compiled [n, c] step."""
+    points = blobs.astype(dtype)
+
+    def build():
+        prepared = distances.prepare_points(tf.constant(points), metric)
+        return prepared, [init.kmeans_plus_plus_init(prepared, 4, num_retries,
+                                                     seed_tensor(seed), metric)
+                          for seed in (8, 8, 9)]
+
+    prepared, (first, again, other) = run(build)
+    assert first.dtype == dtype
+    np.testing.assert_array_equal(first, again)
+    for centers in (first, other):
+        assert sorted(np.array(row_positions(centers, prepared)) // 25) == [0, 1, 2, 3]
+
+
+def test_weighted_kmeans_plus_plus_with_many_candidates_prefers_heavy_rows(run):
+    """The weighted potential decides among many candidates: a zero-weight row never wins."""
+    points = np.array([[0.0, 0.0], [0.0, 0.1], [10.0, 10.0], [10.0, 10.1]])
+    weights = np.array([1.0, 1.0, 1.0, 0.0])
+
+    def build():
+        return [init._weighted_kmeans_plus_plus(
+            tf.constant(points), tf.constant(weights), 2, 7, seed_tensor(seed),
+            distances.SQUARED_EUCLIDEAN) for seed in range(5)]
+
+    for centers in run(build):
+        positions = row_positions(centers, points)
+        assert 3 not in positions
+        assert {position // 2 for position in positions} == {0, 1}
