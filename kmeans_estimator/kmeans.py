@@ -403,28 +403,27 @@ class KMeans(Estimator):
             initializer=tf.compat.v1.zeros_initializer(),
         )
         with tf.name_scope("kmeans/init"):
+            # Given centers, kmeans++ and k-means|| choose all k centers at once.
             if isinstance(initial, np.ndarray):
-                chosen = tf.constant(initial, dtype=COMPUTE_DTYPE)
-                if metric == distances.COSINE:
-                    chosen = tf.math.l2_normalize(chosen, axis=1)
-                return self._finish_init(centers.assign(chosen), initialized, num_chosen, k), num_chosen
-            if initial == self.KMEANS_PLUS_PLUS_INIT:
+                chosen = self._unit_if_cosine(tf.constant(initial, dtype=COMPUTE_DTYPE))
+            elif initial == self.KMEANS_PLUS_PLUS_INIT:
                 chosen = init.kmeans_plus_plus_init(
                     points, k, settings.kmeans_plus_plus_num_retries, self._seed_pair(0), metric
                 )
-                return self._finish_init(centers.assign(chosen), initialized, num_chosen, k), num_chosen
-            if initial == self.KMEANS_PARALLEL_INIT:
+            elif initial == self.KMEANS_PARALLEL_INIT:
                 chosen = init.kmeans_parallel_init(points, k, self._seed_pair(0), metric)
+            else:
+                chosen = None
+            if chosen is not None:
                 return self._finish_init(centers.assign(chosen), initialized, num_chosen, k), num_chosen
+            # Random and callable inits fill the centers batch by batch.
             needed = k - num_chosen
             if initial == self.RANDOM_INIT:
                 chosen = init.random_init(points, needed, self._seed_pair(num_chosen))
             else:
                 chosen = tf.convert_to_tensor(initial(points, needed))
                 chosen = tf.cast(tf.reshape(chosen, [-1, points.shape[1]]), COMPUTE_DTYPE)
-                chosen = chosen[:needed]
-                if metric == distances.COSINE:
-                    chosen = tf.math.l2_normalize(chosen, axis=1)
+                chosen = self._unit_if_cosine(chosen[:needed])
             rows = tf.range(num_chosen, num_chosen + tf.shape(chosen)[0])
             filled = tf.tensor_scatter_nd_update(centers, tf.expand_dims(rows, 1), chosen)
             assign_centers = centers.assign(filled)
@@ -435,7 +434,7 @@ class KMeans(Estimator):
             return tf.group(assign_centers, count, done, name="init_op"), num_chosen
 
     def _unit_if_cosine(self, new_centers):
-        """Centers as stored after a Lloyd step or an iteration: unit length for cosine.
+        """Centers as stored after initialization, a Lloyd step or an iteration: unit length for cosine.
 
         Means of unit points are shorter than 1; scaling them back makes the
         stored centers the mean directions of spherical k-means, as the
