@@ -18,6 +18,7 @@ from absl import logging
 
 from kmeans_estimator.clustering import distances, init, update
 from kmeans_estimator.estimator.estimator import Estimator
+from kmeans_estimator.estimator.hooks import ScheduledHook
 from kmeans_estimator.estimator.spec import EstimatorSpec, ModeKeys
 from kmeans_estimator.estimator import export_outputs as export
 
@@ -30,29 +31,27 @@ STEPS_TO_SYNC_VAR_NAME = "update_in_steps"
 INITIALIZED_VAR_NAME = "initialized"
 
 
-class _LossRelativeChangeHook(tf.compat.v1.train.SessionRunHook):
+class _LossRelativeChangeHook(ScheduledHook):
     """Stops training once the loss changes by less than `tolerance`, relatively.
 
     The change is |loss - previous| / (1 + |previous|), measured between
-    consecutive steps of one `train()` call.
+    consecutive steps of one `train()` call. It reads the loss the training
+    loop hands every hook after each step, so it adds no fetch to any step.
     """
 
-    def __init__(self, loss, tolerance):
-        self._loss = loss
+    def __init__(self, tolerance):
         self._tolerance = tolerance
         self._previous = None
 
-    def before_run(self, run_context):
-        return tf.compat.v1.train.SessionRunArgs(self._loss)
-
-    def after_run(self, run_context, run_values):
-        loss = float(run_values.results)
-        if self._previous is not None:
-            change = abs(loss - self._previous) / (1.0 + abs(self._previous))
+    def observe(self, session, step, loss):
+        loss = float(loss)
+        previous, self._previous = self._previous, loss
+        if previous is not None:
+            change = abs(loss - previous) / (1.0 + abs(previous))
             if change < self._tolerance:
                 logging.info("Loss changed by %g < relative_tolerance=%g: stopping", change, self._tolerance)
-                run_context.request_stop()
-        self._previous = loss
+                return True
+        return False
 
 
 class _InitializeClustersHook(tf.compat.v1.train.SessionRunHook):
@@ -378,7 +377,7 @@ class KMeans(Estimator):
             _InitializeClustersHook(init_op, initialized, num_chosen, k, config.is_chief)
         ]
         if settings.relative_tolerance is not None:
-            training_hooks.append(_LossRelativeChangeHook(loss, settings.relative_tolerance))
+            training_hooks.append(_LossRelativeChangeHook(settings.relative_tolerance))
         return EstimatorSpec(mode, loss=loss, train_op=train_op, training_hooks=training_hooks)
 
     def _seed_pair(self, counter):
@@ -471,6 +470,14 @@ class KMeans(Estimator):
         )
         with tf.name_scope("kmeans/update"):
             sums, counts = update.cluster_sums_and_counts(points, nearest, k)
+            if steps_per_iteration == 1:
+                # Every step is a whole iteration: both copies take the new centers,
+                # and `update_in_steps` keeps its value of 1.
+                new_centers, new_totals = update.mini_batch_update(
+                    centers, tf.cast(totals, COMPUTE_DTYPE), sums, counts)
+                return tf.group(
+                    centers.assign(new_centers), working.assign(new_centers),
+                    totals.assign(tf.cast(tf.round(new_totals), tf.int64)))
             # A new iteration starts from the current centers.
             start = tf.equal(steps_to_sync, steps_per_iteration)
             base = tf.where(start, centers, working)
@@ -483,17 +490,15 @@ class KMeans(Estimator):
                 remaining = steps_to_sync.assign_sub(1)
 
             def sync():
-                synced_centers = working.read_value()
-                ops = [steps_to_sync.assign(steps_per_iteration)]
-                if steps_per_iteration > 1:
-                    synced_centers = self._unit_if_cosine(synced_centers)
-                    ops.append(totals.assign(tf.zeros_like(totals)))
-                ops.append(centers.assign(synced_centers))
+                ops = [
+                    steps_to_sync.assign(steps_per_iteration),
+                    totals.assign(tf.zeros_like(totals)),
+                    centers.assign(self._unit_if_cosine(working.read_value())),
+                ]
                 with tf.control_dependencies(ops):
                     return tf.constant(True)
 
-            synced = tf.cond(remaining <= 0, sync, lambda: tf.constant(False))
-        return synced
+            return tf.cond(remaining <= 0, sync, lambda: tf.constant(False))
 
     def _predict_spec(self, points, centers, nearest):
         """The PREDICT spec: what `predict()` yields and what an exported SavedModel serves.

@@ -107,10 +107,11 @@ def mini_batch_update(
     """
     with tf.name_scope("mini_batch_update"):
         new_total_counts = tf.add(total_counts, counts)
+        # A center without points in the batch has sum 0 and count 0, so its step is
+        # exactly 0 and it stays where it is.
         step = (sums - counts[:, tf.newaxis] * centers) / tf.maximum(
             new_total_counts[:, tf.newaxis], 1.0)
-        new_centers = tf.where(counts[:, tf.newaxis] > 0.0, centers + step, centers)
-        return new_centers, new_total_counts
+        return centers + step, new_total_counts
 
 
 def relative_change(loss: tf.Tensor, previous_loss: tf.Tensor) -> tf.Tensor:

@@ -4,6 +4,7 @@ Everything here treats the model directory in the layout tf.estimator used,
 so TensorBoard, `tf.compat.v1.train.load_variable` and checkpoints written by
 the original tf.estimator work unchanged.
 """
+import hashlib
 import os
 
 import tensorflow as tf
@@ -15,6 +16,9 @@ MAX_WRITTEN_CONSTANT_BYTES = 1 << 20
 
 GRAPH_FILENAME = "graph.pbtxt"
 CHECKPOINT_PREFIX = "model.ckpt"
+
+# graph.pbtxt files this process wrote: path -> (digest of the GraphDef, file size, mtime).
+_WRITTEN_GRAPHS = {}
 
 
 def latest_checkpoint(model_dir):
@@ -116,11 +120,37 @@ def write_graph_files(graph, saver, model_dir):
     built once per call because the graph is final by then.
     """
     graph_def = strip_large_constants(graph.as_graph_def(add_shapes=True))
-    tf.io.write_graph(graph_def, model_dir, GRAPH_FILENAME, as_text=True)
+    write_graph_text(graph_def, model_dir)
     meta_graph = tf.compat.v1.train.export_meta_graph(
         graph_def=graph_def, saver_def=saver.saver_def, graph=graph, clear_devices=False
     )
     return meta_graph.SerializeToString()
+
+
+def write_graph_text(graph_def, model_dir):
+    """Writes `graph.pbtxt` unless this process wrote the same graph there and it is unchanged.
+
+    Returns True when it wrote the file.
+
+    Formatting a GraphDef as text took 0.14 s of every 0.4 s `train(steps=1)` call on a
+    k-means graph, for a file that is the same on every call of one Estimator.
+    """
+    path = os.path.join(model_dir, GRAPH_FILENAME)
+    digest = hashlib.sha256(graph_def.SerializeToString(deterministic=True)).hexdigest()
+    try:
+        stat = os.stat(path)
+        on_disk = (stat.st_size, stat.st_mtime_ns)
+    except OSError:  # Missing, or not a local file: write it.
+        on_disk = None
+    if on_disk is not None and _WRITTEN_GRAPHS.get(path) == (digest,) + on_disk:
+        return False
+    tf.io.write_graph(graph_def, model_dir, GRAPH_FILENAME, as_text=True)
+    try:
+        stat = os.stat(path)
+        _WRITTEN_GRAPHS[path] = (digest, stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        _WRITTEN_GRAPHS.pop(path, None)
+    return True
 
 
 def write_meta_graph(serialized_meta_graph, checkpoint_path):

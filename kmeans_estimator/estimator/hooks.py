@@ -1,21 +1,163 @@
-"""Session hooks the Estimator adds to every train or evaluate call.
+"""Session hooks the Estimator adds to train and evaluate calls.
 
-TensorFlow's own hooks do most of the work (step counting, summaries, NaN
-checks); the two here exist because their TensorFlow counterparts either write
-the whole graph, constants included, with every checkpoint, or are gone.
+Training hooks here are `ScheduledHook`s: they act on some steps only and say
+which, so the training loop (`training_loop.py`) runs every other step without
+any hook. TensorFlow's StopAtStepHook, StepCounterHook, SummarySaverHook,
+LoggingTensorHook, NanTensorHook and CheckpointSaverHook each fetch the global
+step or the loss on every step, which put ~0.4 ms of Python on each 1.5 ms
+mini-batch step; their jobs are done here by hooks that read what the loop
+hands them after each step. The checkpoint hook also writes `graph.pbtxt` and
+`.meta` files with large constants stripped.
 """
+import time
+
 import tensorflow as tf
+from absl import logging
 
 from kmeans_estimator.estimator import checkpoints
 
 
-class CheckpointHook(tf.compat.v1.train.SessionRunHook):
+class ScheduledHook(tf.compat.v1.train.SessionRunHook):
+    """A hook that needs a hooked `session.run` on some training steps only.
+
+    The training loop asks `is_due(step)` before each step; when no hook is due
+    (and no hook of another kind needs every run), the step runs on the raw
+    session without `before_run`/`after_run`. After every step, hooked or not,
+    the loop calls `observe(session, step, loss)`.
+    """
+
+    def is_due(self, step):
+        """True when this hook's `before_run`/`after_run` must see the run that
+        takes the global step to `step`."""
+        del step
+        return False
+
+    def observe(self, session, step, loss):
+        """Called after every training step with the raw session, the global step
+        after the step, and the step's loss; returns True to end training."""
+        del session, step, loss
+        return False
+
+
+class StepLimitHook(ScheduledHook):
+    """Ends training after `num_steps` more steps, or at the absolute `last_step`."""
+
+    def __init__(self, num_steps=None, last_step=None):
+        self._num_steps = num_steps
+        self._last_step = last_step
+
+    def after_create_session(self, session, coord):
+        if self._num_steps is not None:
+            start = session.run(tf.compat.v1.train.get_global_step())
+            self._last_step = start + self._num_steps
+
+    def observe(self, session, step, loss):
+        return step >= self._last_step
+
+
+class ProgressHook(ScheduledHook):
+    """Every `every_steps` steps, logs the loss and step and the steps per second.
+
+    The rate is also written to TensorBoard as `global_step/sec`, the tag
+    tf.estimator used. The first step is logged; the first rate comes
+    `every_steps` later.
+    """
+
+    def __init__(self, every_steps, output_dir):
+        self._every_steps = every_steps
+        self._output_dir = output_dir
+        self._writer = None
+        self._next_step = None
+        self._last = None
+
+    def begin(self):
+        self._writer = tf.compat.v1.summary.FileWriterCache.get(self._output_dir)
+
+    def observe(self, session, step, loss):
+        if self._next_step is not None and step < self._next_step:
+            return False
+        now = time.time()
+        if self._last is None:
+            logging.info("loss = %s, step = %d", loss, step)
+        else:
+            last_step, last_time = self._last
+            elapsed = max(now - last_time, 1e-9)
+            rate = (step - last_step) / elapsed
+            logging.info("global_step/sec: %g", rate)
+            logging.info("loss = %s, step = %d (%.3f sec)", loss, step, elapsed)
+            value = tf.compat.v1.Summary.Value(tag="global_step/sec", simple_value=rate)
+            self._writer.add_summary(tf.compat.v1.Summary(value=[value]), step)
+        self._last = (step, now)
+        self._next_step = step + self._every_steps
+        return False
+
+    def end(self, session):
+        self._writer.flush()
+
+
+class SummaryHook(ScheduledHook):
+    """Writes the graph's summaries on the first step and every `every_steps` after.
+
+    Summaries are computed in the training step they describe, so this is the
+    one Estimator hook that needs hooked runs, on the steps it writes.
+
+    Args:
+      every_steps: positive int.
+      output_dir: directory of the event files.
+      scaffold: the training Scaffold; its `summary_op`, or all summaries of the
+        graph when it has none.
+    """
+
+    def __init__(self, every_steps, output_dir, scaffold):
+        self._every_steps = every_steps
+        self._output_dir = output_dir
+        self._scaffold = scaffold
+        self._summary_op = None
+        self._writer = None
+        self._next_step = None
+        self._upcoming_step = None
+        self._summary = None
+
+    def begin(self):
+        self._summary_op = self._scaffold.summary_op
+        if self._summary_op is None:
+            self._summary_op = tf.compat.v1.summary.merge_all()
+        self._writer = tf.compat.v1.summary.FileWriterCache.get(self._output_dir)
+
+    def is_due(self, step):
+        return self._summary_op is not None and (self._next_step is None or step >= self._next_step)
+
+    def before_run(self, run_context):
+        # Without user hooks, the loop only runs hooked steps when a hook is
+        # due; with them, every step comes here and this hook decides itself.
+        if self._upcoming_step is None or self.is_due(self._upcoming_step):
+            if self._summary_op is not None:
+                return tf.compat.v1.train.SessionRunArgs(self._summary_op)
+        return None
+
+    def after_run(self, run_context, run_values):
+        self._summary = run_values.results
+
+    def observe(self, session, step, loss):
+        if self._summary is not None:
+            self._writer.add_summary(self._summary, step)
+            self._summary = None
+            self._next_step = step + self._every_steps
+        self._upcoming_step = step + 1
+        return False
+
+    def end(self, session):
+        self._writer.flush()
+
+
+class CheckpointHook(ScheduledHook):
     """Saves checkpoints every N steps or seconds and once at the end of training.
 
     Unlike `tf.compat.v1.train.CheckpointSaverHook` it writes `graph.pbtxt`
-    and the `.meta` files with large constants stripped, and it does not save
-    a checkpoint when the session starts (nothing has changed then), which
-    keeps short `train()` calls cheap.
+    and the `.meta` files with large constants stripped, it does not save a
+    checkpoint when the session starts (nothing has changed then), which keeps
+    short `train()` calls cheap, and it needs no hooked run: the loop hands it
+    the session and step after each step.
 
     Args:
       model_dir: directory for `model.ckpt-N.*`, `checkpoint` and `graph.pbtxt`.
@@ -58,17 +200,11 @@ class CheckpointHook(tf.compat.v1.train.SessionRunHook):
         restored = tf.io.gfile.exists(f"{checkpoints.checkpoint_prefix(self._model_dir)}-{step}.index")
         self._last_saved_step = step if restored else None
 
-    def before_run(self, run_context):
-        return tf.compat.v1.train.SessionRunArgs(self._global_step)
-
-    def after_run(self, run_context, run_values):
-        # The step the fetch saw is the one before this run's update.
-        step = run_values.results + 1
+    def observe(self, session, step, loss):
         if self._timer and self._timer.should_trigger_for_step(step):
-            step = run_context.session.run(self._global_step)
             self._timer.update_last_triggered_step(step)
-            if self._save(run_context.session, step):
-                run_context.request_stop()
+            return self._save(session, step)
+        return False
 
     def end(self, session):
         step = session.run(self._global_step)

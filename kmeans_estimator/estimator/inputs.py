@@ -229,7 +229,8 @@ def _select_group(structure, columns, rows, num_batches):
     """Rows `rows` of every column, reshaped to `[num_batches, rows per batch, ...]`."""
     group = {}
     for key, column in columns.items():
-        selected = column[rows]
+        # np.take gathers shuffled rows about twice as fast as fancy indexing.
+        selected = column[rows] if isinstance(rows, slice) else np.take(column, rows, axis=0)
         group[key] = selected.reshape(
             (num_batches, len(selected) // num_batches) + column.shape[1:])
     return group if structure == "dict" else next(iter(group.values()))

@@ -13,6 +13,7 @@ from absl import logging
 
 from kmeans_estimator.estimator import checkpoints, hooks as estimator_hooks, inputs
 from kmeans_estimator.estimator.spec import ModeKeys
+from kmeans_estimator.estimator.training_loop import TrainingLoop
 
 ModelGraph = collections.namedtuple("ModelGraph", ["graph", "spec", "input_hooks"])
 
@@ -130,17 +131,14 @@ def run_training(model, config, hooks, steps, max_steps, saving_listeners, warm_
             _warm_start(warm_start_from, model.graph)
         scaffold = _scaffold_with_saver(spec.scaffold, config)
         all_hooks = model.input_hooks + list(hooks) + list(spec.training_hooks)
-        all_hooks.append(tf.compat.v1.train.NanTensorHook(spec.loss))
         if steps is not None or max_steps is not None:
-            all_hooks.append(tf.compat.v1.train.StopAtStepHook(num_steps=steps, last_step=max_steps))
+            all_hooks.append(estimator_hooks.StepLimitHook(num_steps=steps, last_step=max_steps))
+        chief_hooks = list(spec.training_chief_hooks)
         if config.log_step_count_steps:
-            all_hooks.append(
-                tf.compat.v1.train.LoggingTensorHook(
-                    {"loss": spec.loss, "step": tf.compat.v1.train.get_global_step()},
-                    every_n_iter=config.log_step_count_steps,
-                )
-            )
-        chief_hooks = list(spec.training_chief_hooks) + [
+            chief_hooks.append(estimator_hooks.ProgressHook(config.log_step_count_steps, config.model_dir))
+        if config.save_summary_steps:
+            chief_hooks.append(estimator_hooks.SummaryHook(config.save_summary_steps, config.model_dir, scaffold))
+        chief_hooks.append(
             estimator_hooks.CheckpointHook(
                 config.model_dir,
                 scaffold.saver,
@@ -148,8 +146,10 @@ def run_training(model, config, hooks, steps, max_steps, saving_listeners, warm_
                 save_secs=config.save_checkpoints_secs,
                 listeners=saving_listeners,
             )
-        ]
-        loss = None
+        )
+        loop = TrainingLoop(spec.train_op, spec.loss, all_hooks + (chief_hooks if config.is_chief else []))
+        # The session adds no hooks of its own: summaries, step rates and
+        # checkpoints come from the ScheduledHooks above.
         with tf.compat.v1.train.MonitoredTrainingSession(
             master=config.master,
             is_chief=config.is_chief,
@@ -159,15 +159,14 @@ def run_training(model, config, hooks, steps, max_steps, saving_listeners, warm_
             chief_only_hooks=chief_hooks,
             save_checkpoint_secs=None,
             save_checkpoint_steps=None,
-            save_summaries_steps=config.save_summary_steps or None,
+            save_summaries_steps=None,
             save_summaries_secs=None,
             config=session_config(config, model.graph),
-            log_step_count_steps=config.log_step_count_steps,
+            log_step_count_steps=None,
             save_graph_def=False,
         ) as session:
-            while not session.should_stop():
-                _, loss = session.run([spec.train_op, spec.loss])
-    return loss
+            loop.run(session)
+    return loop.last_loss
 
 
 def _session_creator(model, config, checkpoint_path):
