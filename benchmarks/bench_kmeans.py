@@ -148,12 +148,27 @@ def raw_lloyd_iteration(tf, points, centers, repeats):
             return best_of(lambda: session.run(step), repeats)
 
 
+def _step_timer(tf):
+    """A session hook that records the time at the end of every training step."""
+
+    class StepTimer(tf.compat.v1.train.SessionRunHook):
+        def __init__(self):
+            self.ends = []
+
+        def after_run(self, run_context, run_values):
+            self.ends.append(time.perf_counter())
+
+    return StepTimer()
+
+
 def _fit(ke, tf, points, spec, init):
     """Init + ITERATIONS Lloyd steps through KMeans.train, timed by parts.
 
     kmeans++ draws as many candidates per center as scikit-learn's (2 + ln k), so both run
-    the same algorithm. The per-iteration time is the difference of two calls of 1 + N and
-    1 + 2N steps, which pay the same one-time costs of a call.
+    the same algorithm. The first call initializes and runs one step; the per-iteration time
+    is the median time between the ends of consecutive steps of a second call (a hook
+    records them); the fixed cost of a call is a third, one-step call less one iteration, and
+    the init time the first call less the third.
     """
     input_fn = full_batch_input_fn(tf, points)
     k = spec["centers"]
@@ -161,20 +176,16 @@ def _fit(ke, tf, points, spec, init):
         k, model_dir=tempfile.mkdtemp(prefix="bench_kmeans_"), initial_clusters=init,
         use_mini_batch=False, seed=SEED, kmeans_plus_plus_num_retries=1 + int(np.log(k)))
 
-    def train(steps):
+    def train(steps, hooks=None):
         start = time.perf_counter()
-        model.train(input_fn, steps=steps)
+        model.train(input_fn, steps=steps, hooks=hooks)
         return time.perf_counter() - start
 
-    extra = spec["extra_steps"]
-    first = train(1)  # init + one step + the call's fixed cost
+    first = train(1)
+    timer = _step_timer(tf)
+    train(ITERATIONS - 2, hooks=[timer])
+    iteration = float(np.median(np.diff(timer.ends)))
     one = train(1)
-    shorter = train(1 + extra)
-    longer = train(1 + 2 * extra)
-    done = 4 + 3 * extra
-    if ITERATIONS > done:
-        train(ITERATIONS - done)
-    iteration = max((longer - shorter) / extra, 0.0)
     return model, {"init_s": max(first - one, 0.0), "iteration_s": iteration,
                    "call_s": max(one - iteration, 0.0), "inertia": float(model.score(input_fn))}
 
@@ -310,8 +321,7 @@ def bench_shape(shape, quick):
     large = n >= 200_000
     floor = matmul_floor(points, k, repeats=3 if large else 7)
     sk = sklearn_full_batch(points, k, repeats=1 if large else 3)
-    spec = dict(dims=dims, centers=k, points=n, width=width, extra_steps=5,
-                raw_repeats=3 if large else 10)
+    spec = dict(dims=dims, centers=k, points=n, width=width, raw_repeats=3 if large else 10)
     ours_pp = run_worker("full", spec)
     ours_par = {key[len("parallel_"):]: value for key, value in ours_pp.items()
                 if key.startswith("parallel_")}

@@ -39,6 +39,95 @@ def prepare_points(points: tf.Tensor, metric: str) -> tf.Tensor:
     return points
 
 
+def _squared_norms_of(block: tf.Tensor) -> tuple[tf.Tensor]:
+    return (tf.reduce_sum(tf.square(block), axis=1),)
+
+
+def row_squared_norms(points: tf.Tensor, block_rows: int | None = None) -> tf.Tensor:
+    """Squared l2 norm of every row of `points`, without an `[n, d]` temporary.
+
+    `tf.reduce_sum(tf.square(points), axis=1)` first writes all n x d squares: 191 MiB
+    beside the points for 500000 x 100 float32, which with oneDNN on (TensorFlow's default
+    on x86) the CPU allocator then keeps in the process; it raised the peak RSS of kmeans++
+    on such a batch by about 160 MB. Here the squares are made one block of rows at a
+    time. Every row is summed by the same kernel as in the one-shot form, so the values
+    are identical to it; for n=500000, d=100 this takes about 30 ms against 20 ms.
+
+    Args:
+      points: `[n, d]` float tensor; n may be unknown while building the graph.
+      block_rows: rows per block; by default about 2**20 / d (at least 256).
+
+    Returns:
+      `[n]` tensor of the points' dtype.
+
+    Raises:
+      ValueError: if `block_rows` is not positive.
+    """
+    if block_rows is None:
+        num_features = tf.compat.dimension_value(points.shape[1])
+        block_rows = (1024 if num_features is None
+                      else max(256, _BLOCK_ENTRIES // max(num_features, 1)))
+    _check_block_rows(block_rows)
+    with tf.name_scope("row_squared_norms"):
+        (norms,) = _by_row_blocks(points, block_rows, _squared_norms_of, (points.dtype,))
+        return norms
+
+
+def _check_block_rows(block_rows: int) -> None:
+    if block_rows <= 0:
+        raise ValueError(f"block_rows must be a positive integer, got {block_rows}")
+
+
+def _by_row_blocks(
+    points: tf.Tensor, block_rows: int, compute_block, dtypes: tuple
+) -> tuple[tf.Tensor, ...]:
+    """Applies `compute_block` to `points` block by block of rows and joins the results.
+
+    `compute_block` maps `[rows, d]` rows to a tuple of `[rows]` tensors of `dtypes`. Inputs
+    of at most `block_rows` rows are done in one call without a loop: decided while building
+    the graph when n is known, at run time (a `tf.cond`) when it is not. The loop's
+    machinery cost more than the product itself for a 1024 x 100 mini-batch.
+    """
+    static_rows = tf.compat.dimension_value(points.shape[0])
+    if static_rows is not None and static_rows <= block_rows:
+        return compute_block(points)
+    outputs = tf.cond(
+        tf.shape(points)[0] <= block_rows,
+        lambda: compute_block(points),
+        lambda: _loop_over_row_blocks(points, block_rows, compute_block, dtypes),
+        name="one_block",
+    )
+    for output in outputs:
+        output.set_shape(points.shape[:1])
+    return tuple(outputs)
+
+
+def _loop_over_row_blocks(
+    points: tf.Tensor, block_rows: int, compute_block, dtypes: tuple
+) -> tuple[tf.Tensor, ...]:
+    num_rows = tf.shape(points)[0]
+    num_blocks = (num_rows + block_rows - 1) // block_rows
+    results = tuple(
+        tf.TensorArray(dtype, size=num_blocks, infer_shape=False, element_shape=tf.TensorShape([None]))
+        for dtype in dtypes
+    )
+
+    def next_block(block_index, *results):
+        start = block_index * block_rows
+        outputs = compute_block(points[start:start + block_rows])
+        return (block_index + 1,) + tuple(
+            result.write(block_index, output) for result, output in zip(results, outputs))
+
+    _, *results = tf.while_loop(
+        lambda block_index, *_: block_index < num_blocks,
+        next_block,
+        (tf.constant(0),) + results,
+        parallel_iterations=2,
+        name="blocks",
+    )
+    return tuple(result.concat() for result in results)
+
+
 def _scoring_centers(centers: tf.Tensor, metric: str) -> tuple[tf.Tensor, tf.Tensor | None]:
     """Returns (scaled centers, per-center bias) such that the score of point x and center c
     is `x . scaled_c + bias_c`, which orders centers like the distance does.
@@ -111,56 +200,14 @@ def nearest_centers(
     _check_metric(metric)
     if block_rows is None:
         block_rows = _default_block_rows(tf.compat.dimension_value(centers.shape[0]))
-    if block_rows <= 0:
-        raise ValueError(f"block_rows must be a positive integer, got {block_rows}")
+    _check_block_rows(block_rows)
     with tf.name_scope("nearest_centers"):
         scaled_centers, bias = _scoring_centers(centers, metric)
-        static_rows = tf.compat.dimension_value(points.shape[0])
-        if static_rows is not None and static_rows <= block_rows:
-            return _nearest_in_block(points, scaled_centers, bias, metric)
-
-        num_rows = tf.shape(points)[0]
-        # Batches of unknown size that fit one block (mini-batches) skip the loop's
-        # machinery, which cost more than the product itself for 1024 x 100 points.
-        indices, distances = tf.cond(
-            num_rows <= block_rows,
-            lambda: _nearest_in_block(points, scaled_centers, bias, metric),
-            lambda: _nearest_by_blocks(points, scaled_centers, bias, metric, block_rows),
-            name="one_block",
+        return _by_row_blocks(
+            points, block_rows,
+            lambda block: _nearest_in_block(block, scaled_centers, bias, metric),
+            (tf.int64, points.dtype),
         )
-        if static_rows is not None:
-            indices.set_shape([static_rows])
-            distances.set_shape([static_rows])
-        return indices, distances
-
-
-def _nearest_by_blocks(
-    points: tf.Tensor, scaled_centers: tf.Tensor, bias: tf.Tensor | None, metric: str,
-    block_rows: int,
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """The nearest-center search as a loop over blocks of `block_rows` rows."""
-    num_rows = tf.shape(points)[0]
-    num_blocks = (num_rows + block_rows - 1) // block_rows
-    all_indices = tf.TensorArray(tf.int64, size=num_blocks, infer_shape=False,
-                                 element_shape=tf.TensorShape([None]))
-    all_distances = tf.TensorArray(points.dtype, size=num_blocks, infer_shape=False,
-                                   element_shape=tf.TensorShape([None]))
-
-    def search_block(block_index, all_indices, all_distances):
-        start = block_index * block_rows
-        block = points[start:start + block_rows]
-        indices, distances = _nearest_in_block(block, scaled_centers, bias, metric)
-        return (block_index + 1, all_indices.write(block_index, indices),
-                all_distances.write(block_index, distances))
-
-    _, all_indices, all_distances = tf.while_loop(
-        lambda block_index, *_: block_index < num_blocks,
-        search_block,
-        (tf.constant(0), all_indices, all_distances),
-        parallel_iterations=2,
-        name="blocks",
-    )
-    return all_indices.concat(), all_distances.concat()
 
 
 def pairwise_distances(

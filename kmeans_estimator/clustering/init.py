@@ -7,7 +7,8 @@ import math
 
 import tensorflow as tf
 
-from kmeans_estimator.clustering.distances import COSINE, nearest_centers, pairwise_distances
+from kmeans_estimator.clustering.distances import (
+    COSINE, nearest_centers, pairwise_distances, row_squared_norms)
 
 
 def _sub_seed(seed: tf.Tensor, stream: int | tf.Tensor) -> tf.Tensor:
@@ -176,7 +177,8 @@ def _weighted_kmeans_plus_plus(
     if metric == COSINE:
         offsets = tf.ones_like(points[:, 0])
     else:
-        offsets = tf.reduce_sum(tf.square(points), axis=1)
+        # Blocked: the one-shot square-and-sum held an [n, d] temporary beside the points.
+        offsets = row_squared_norms(points)
     first = _sample_proportional(
         tf.ones_like(offsets) if weights is None else weights, 1, _sub_seed(seed, 0))
     first_center = tf.gather(points, first)
@@ -283,7 +285,9 @@ def kmeans_parallel_init(
         first = tf.random.stateless_uniform(
             [1], seed=_sub_seed(seed, 0), maxval=num_points, dtype=tf.int32)
         first_center = tf.gather(points, first)
-        min_distances = pairwise_distances(points, first_center, metric)[:, 0]
+        min_distances = pairwise_distances(
+            points, first_center, metric,
+            squared_norms=None if metric == COSINE else row_squared_norms(points))[:, 0]
         oversampling = tf.cast(oversampling_factor * num_clusters, points.dtype)
 
         def sample_round(round_index, candidates, min_distances):
