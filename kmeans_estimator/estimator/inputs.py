@@ -216,24 +216,63 @@ def _check_positive_int(name, value, allow_none=False):
 _GROUP_BYTES = 8 << 20
 
 
-def _signature(structure, columns):
-    """Element spec of the generator: groups of batches, `[batches, rows, ...]`."""
+# TensorFlow takes a numeric numpy array's memory as it is, without a copy, when the array
+# is C-contiguous and starts on a 64-byte boundary (Eigen's alignment for AVX-512); it
+# copies any other array into every session that reads it.
+_TENSOR_ALIGNMENT = 64
+
+
+def _aligned_empty(shape, dtype):
+    """An uninitialized C-contiguous array whose data start on a 64-byte boundary."""
+    dtype = np.dtype(dtype)
+    num_bytes = int(np.prod(shape)) * dtype.itemsize
+    buffer = np.empty(num_bytes + _TENSOR_ALIGNMENT, dtype=np.uint8)
+    offset = -buffer.ctypes.data % _TENSOR_ALIGNMENT
+    return buffer[offset:offset + num_bytes].view(dtype).reshape(shape)
+
+
+def _aligned(column):
+    """`column` itself when TensorFlow can use its memory, else such a copy of it."""
+    if column.dtype.kind == "S":  # Strings are converted by TensorFlow in any case.
+        return column
+    if column.flags.c_contiguous and column.ctypes.data % _TENSOR_ALIGNMENT == 0:
+        return column
+    copy = _aligned_empty(column.shape, column.dtype)
+    copy[...] = column
+    return copy
+
+
+def _take_rows(column, rows):
+    """Rows `rows` (a slice or an index array) of `column`, aligned when gathered."""
+    if isinstance(rows, slice):
+        return column[rows]
+    if column.dtype.kind == "S":
+        return np.take(column, rows, axis=0)
+    # np.take gathers about twice as fast as fancy indexing; "clip" lets it write into
+    # `out` directly (the default mode buffers), and the indices are valid anyway.
+    out = _aligned_empty((len(rows),) + column.shape[1:], column.dtype)
+    return np.take(column, rows, axis=0, out=out, mode="clip")
+
+
+def _signature(structure, columns, grouped):
+    """Element spec of the generator: `[rows, ...]`, or groups `[batches, rows, ...]`."""
+    leading = (None, None) if grouped else (None,)
     specs = {
-        key: tf.TensorSpec(shape=(None, None) + column.shape[1:], dtype=tf.as_dtype(column.dtype))
+        key: tf.TensorSpec(shape=leading + column.shape[1:], dtype=tf.as_dtype(column.dtype))
         for key, column in columns.items()
     }
     return specs if structure == "dict" else next(iter(specs.values()))
 
 
-def _select_group(structure, columns, rows, num_batches):
-    """Rows `rows` of every column, reshaped to `[num_batches, rows per batch, ...]`."""
-    group = {}
+def _select_rows(structure, columns, rows, num_batches=None):
+    """Rows `rows` of every column, as they are or reshaped to `[num_batches, rows per batch, ...]`."""
+    selected = {}
     for key, column in columns.items():
-        # np.take gathers shuffled rows about twice as fast as fancy indexing.
-        selected = column[rows] if isinstance(rows, slice) else np.take(column, rows, axis=0)
-        group[key] = selected.reshape(
-            (num_batches, len(selected) // num_batches) + column.shape[1:])
-    return group if structure == "dict" else next(iter(group.values()))
+        taken = _take_rows(column, rows)
+        if num_batches is not None:
+            taken = taken.reshape((num_batches, len(taken) // num_batches) + column.shape[1:])
+        selected[key] = taken
+    return selected if structure == "dict" else next(iter(selected.values()))
 
 
 def numpy_input_fn(
@@ -251,6 +290,16 @@ def numpy_input_fn(
     `tf.data.Dataset.from_generator`, so their size is not bound by the 2 GB
     GraphDef limit. Numpy arrays are held by reference, not copied (unicode
     arrays are the exception: they are encoded to UTF-8 once, up front).
+
+    With `batch_size` at least the number of rows (full-batch training, e.g.
+    KMeans with `use_mini_batch=False`), every step reads the arrays' own
+    memory: TensorFlow uses a numeric array without copying it when it is
+    C-contiguous and starts on a 64-byte boundary, so an array that is not is
+    copied once, here, into one that is. Without that copy, TensorFlow would
+    copy the whole data set into every session (and its allocator would keep
+    those copies): 500000 x 100 float32 points cost about 190 MB more per
+    train() call in peak memory. Shuffled batches are gathered into aligned
+    arrays as well, so TensorFlow does not copy them again.
 
     Batches hold `batch_size` rows, except the last of each epoch, which holds
     what is left. With shuffle, every epoch visits the rows in a new random
@@ -310,7 +359,9 @@ def numpy_input_fn(
             )
         parts.append((y_structure, y_columns))
 
-    signature = tuple(_signature(structure, columns) for structure, columns in parts)
+    if batch_size >= num_rows:
+        return _whole_input_fn(parts, num_epochs, shuffle)
+    signature = tuple(_signature(structure, columns, grouped=True) for structure, columns in parts)
     prefetch_batches = -(-queue_capacity // batch_size)
     batch_bytes = batch_size * sum(
         column[:1].nbytes for _, columns in parts for column in columns.values())
@@ -333,11 +384,11 @@ def numpy_input_fn(
                     else:
                         rows = order[start:stop]
                     num_batches = max(1, (stop - start) // batch_size)
-                    group = tuple(_select_group(s, columns, rows, num_batches) for s, columns in parts)
+                    group = tuple(_select_rows(s, columns, rows, num_batches) for s, columns in parts)
                     yield group if len(group) == 2 else group[0]
                     if stop == full_rows and full_rows < num_rows:
                         rows = slice(full_rows, num_rows) if order is None else order[full_rows:]
-                        group = tuple(_select_group(s, columns, rows, 1) for s, columns in parts)
+                        group = tuple(_select_rows(s, columns, rows, 1) for s, columns in parts)
                         yield group if len(group) == 2 else group[0]
                         break
                 epoch += 1
@@ -345,5 +396,35 @@ def numpy_input_fn(
         output_signature = signature if len(signature) == 2 else signature[0]
         dataset = tf.data.Dataset.from_generator(groups, output_signature=output_signature)
         return dataset.unbatch().prefetch(prefetch_batches)
+
+    return input_fn
+
+
+def _whole_input_fn(parts, num_epochs, shuffle):
+    """numpy_input_fn for a batch size of at least the number of rows: one batch per epoch.
+
+    The arrays are aligned once, here, so that TensorFlow uses their memory in every
+    session and every step instead of copying them; nothing is prefetched, which would
+    hold a second shuffled copy.
+    """
+    parts = [(structure, {key: _aligned(column) for key, column in columns.items()})
+             for structure, columns in parts]
+    signature = tuple(_signature(structure, columns, grouped=False) for structure, columns in parts)
+    num_rows = len(next(iter(parts[0][1].values())))
+
+    def input_fn():
+        seed = tf.compat.v1.get_default_graph().seed
+
+        def epochs():
+            rng = np.random.default_rng(seed)
+            epoch = 0
+            while num_epochs is None or epoch < num_epochs:
+                rows = rng.permutation(num_rows) if shuffle else slice(None)
+                batch = tuple(_select_rows(s, columns, rows) for s, columns in parts)
+                yield batch if len(batch) == 2 else batch[0]
+                epoch += 1
+
+        output_signature = signature if len(signature) == 2 else signature[0]
+        return tf.data.Dataset.from_generator(epochs, output_signature=output_signature)
 
     return input_fn
