@@ -7,8 +7,6 @@ import tensorflow as tf
 # The one-hot product beats the scatter-add up to about this many centers (see
 # cluster_sums_and_counts for the measurements).
 _ONE_HOT_MAX_CLUSTERS = 16
-# Batches of at least this many rows are scattered as two halves (see _sums_by_scatter).
-_SPLIT_SCATTER_MIN_ROWS = 65536
 
 
 def _scatter_sums(points: tf.Tensor, indices: tf.Tensor, num_clusters: int) -> tf.Tensor:
@@ -17,24 +15,12 @@ def _scatter_sums(points: tf.Tensor, indices: tf.Tensor, num_clusters: int) -> t
         indices[:, tf.newaxis], points)
 
 
-def _scatter_sums_in_halves(points: tf.Tensor, indices: tf.Tensor, num_clusters: int) -> tf.Tensor:
-    half = tf.shape(points)[0] // 2
-    return (_scatter_sums(points[:half], indices[:half], num_clusters)
-            + _scatter_sums(points[half:], indices[half:], num_clusters))
-
-
 def _sums_by_scatter(
     points: tf.Tensor, indices: tf.Tensor, num_clusters: int
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    # TensorFlow runs one scatter on one core; large batches scatter two halves side by
-    # side (70 -> 47 ms for n=500000, d=100, k=500 on the development machine). Mini-batches
-    # do not: their input pipeline needs the second core.
-    sums = tf.cond(
-        tf.shape(points)[0] >= _SPLIT_SCATTER_MIN_ROWS,
-        lambda: _scatter_sums_in_halves(points, indices, num_clusters),
-        lambda: _scatter_sums(points, indices, num_clusters),
-        name="halves",
-    )
+    # Not as two halves side by side: 70 -> 47 ms for n=500000, d=100, k=500, but slicing
+    # rows of 400 bytes copies them, which put 191 MB on the peak memory of that fit.
+    sums = _scatter_sums(points, indices, num_clusters)
     counts = tf.math.bincount(
         tf.cast(indices, tf.int32), minlength=num_clusters, maxlength=num_clusters,
         dtype=points.dtype)
