@@ -55,7 +55,24 @@ class StepLimitHook(ScheduledHook):
         return step >= self._last_step
 
 
-class ProgressHook(ScheduledHook):
+class _EventWritingHook(ScheduledHook):
+    """A ScheduledHook acting every `every_steps` steps that writes to the event files of
+    `output_dir` (through TensorFlow's shared FileWriterCache)."""
+
+    def __init__(self, every_steps, output_dir):
+        self._every_steps = every_steps
+        self._output_dir = output_dir
+        self._writer = None
+        self._next_step = None
+
+    def begin(self):
+        self._writer = tf.compat.v1.summary.FileWriterCache.get(self._output_dir)
+
+    def end(self, session):
+        self._writer.flush()
+
+
+class ProgressHook(_EventWritingHook):
     """Every `every_steps` steps, logs the loss and step and the steps per second.
 
     The rate is also written to TensorBoard as `global_step/sec`, the tag
@@ -64,14 +81,8 @@ class ProgressHook(ScheduledHook):
     """
 
     def __init__(self, every_steps, output_dir):
-        self._every_steps = every_steps
-        self._output_dir = output_dir
-        self._writer = None
-        self._next_step = None
+        super().__init__(every_steps, output_dir)
         self._last = None
-
-    def begin(self):
-        self._writer = tf.compat.v1.summary.FileWriterCache.get(self._output_dir)
 
     def observe(self, session, step, loss):
         if self._next_step is not None and step < self._next_step:
@@ -91,11 +102,8 @@ class ProgressHook(ScheduledHook):
         self._next_step = step + self._every_steps
         return False
 
-    def end(self, session):
-        self._writer.flush()
 
-
-class SummaryHook(ScheduledHook):
+class SummaryHook(_EventWritingHook):
     """Writes the graph's summaries on the first step and every `every_steps` after.
 
     Summaries are computed in the training step they describe, so this is the
@@ -109,20 +117,17 @@ class SummaryHook(ScheduledHook):
     """
 
     def __init__(self, every_steps, output_dir, scaffold):
-        self._every_steps = every_steps
-        self._output_dir = output_dir
+        super().__init__(every_steps, output_dir)
         self._scaffold = scaffold
         self._summary_op = None
-        self._writer = None
-        self._next_step = None
         self._upcoming_step = None
         self._summary = None
 
     def begin(self):
+        super().begin()
         self._summary_op = self._scaffold.summary_op
         if self._summary_op is None:
             self._summary_op = tf.compat.v1.summary.merge_all()
-        self._writer = tf.compat.v1.summary.FileWriterCache.get(self._output_dir)
 
     def is_due(self, step):
         return self._summary_op is not None and (self._next_step is None or step >= self._next_step)
@@ -145,9 +150,6 @@ class SummaryHook(ScheduledHook):
             self._next_step = step + self._every_steps
         self._upcoming_step = step + 1
         return False
-
-    def end(self, session):
-        self._writer.flush()
 
 
 class CheckpointHook(ScheduledHook):

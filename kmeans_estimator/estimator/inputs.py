@@ -275,6 +275,21 @@ def _select_rows(structure, columns, rows, num_batches=None):
     return selected if structure == "dict" else next(iter(selected.values()))
 
 
+def _epoch_orders(seed, num_epochs, num_rows, shuffle):
+    """Yields each epoch's order of the rows: a random permutation with shuffle, else None."""
+    rng = np.random.default_rng(seed)
+    epoch = 0
+    while num_epochs is None or epoch < num_epochs:
+        yield rng.permutation(num_rows) if shuffle else None
+        epoch += 1
+
+
+def _element(parts, rows, num_batches=None):
+    """One generator element: the rows of the features, and of the labels when there are any."""
+    element = tuple(_select_rows(structure, columns, rows, num_batches) for structure, columns in parts)
+    return element if len(element) == 2 else element[0]
+
+
 def numpy_input_fn(
     x,
     y=None,
@@ -372,26 +387,16 @@ def numpy_input_fn(
 
         def groups():
             """Yields whole batches in groups, and an epoch's last short batch alone."""
-            rng = np.random.default_rng(seed)
-            epoch = 0
-            while num_epochs is None or epoch < num_epochs:
-                order = rng.permutation(num_rows) if shuffle else None
-                full_rows = num_rows - num_rows % batch_size
+            full_rows = num_rows - num_rows % batch_size
+            for order in _epoch_orders(seed, num_epochs, num_rows, shuffle):
                 for start in range(0, num_rows, group_rows):
                     stop = min(start + group_rows, full_rows) if start < full_rows else num_rows
-                    if order is None:
-                        rows = slice(start, stop)
-                    else:
-                        rows = order[start:stop]
-                    num_batches = max(1, (stop - start) // batch_size)
-                    group = tuple(_select_rows(s, columns, rows, num_batches) for s, columns in parts)
-                    yield group if len(group) == 2 else group[0]
+                    rows = slice(start, stop) if order is None else order[start:stop]
+                    yield _element(parts, rows, max(1, (stop - start) // batch_size))
                     if stop == full_rows and full_rows < num_rows:
                         rows = slice(full_rows, num_rows) if order is None else order[full_rows:]
-                        group = tuple(_select_rows(s, columns, rows, 1) for s, columns in parts)
-                        yield group if len(group) == 2 else group[0]
+                        yield _element(parts, rows, 1)
                         break
-                epoch += 1
 
         output_signature = signature if len(signature) == 2 else signature[0]
         dataset = tf.data.Dataset.from_generator(groups, output_signature=output_signature)
@@ -416,13 +421,8 @@ def _whole_input_fn(parts, num_epochs, shuffle):
         seed = tf.compat.v1.get_default_graph().seed
 
         def epochs():
-            rng = np.random.default_rng(seed)
-            epoch = 0
-            while num_epochs is None or epoch < num_epochs:
-                rows = rng.permutation(num_rows) if shuffle else slice(None)
-                batch = tuple(_select_rows(s, columns, rows) for s, columns in parts)
-                yield batch if len(batch) == 2 else batch[0]
-                epoch += 1
+            for order in _epoch_orders(seed, num_epochs, num_rows, shuffle):
+                yield _element(parts, slice(None) if order is None else order)
 
         output_signature = signature if len(signature) == 2 else signature[0]
         return tf.data.Dataset.from_generator(epochs, output_signature=output_signature)
