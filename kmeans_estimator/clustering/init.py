@@ -42,30 +42,57 @@ def random_init(points: tf.Tensor, num_to_choose: int | tf.Tensor, seed: tf.Tens
         return tf.gather(points, chosen)
 
 
+# Rows per block of the two-level draw in _sample_proportional.
+_SAMPLING_BLOCK_ROWS = 1024
+
+
+def _blocks_of(masses: tf.Tensor, num_blocks: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """`masses` padded with zeros into `[num_blocks, _SAMPLING_BLOCK_ROWS]`, and each block's sum
+    (float64)."""
+    padding = num_blocks * _SAMPLING_BLOCK_ROWS - tf.size(masses)
+    blocks = tf.reshape(tf.pad(masses, [[0, padding]]), [num_blocks, _SAMPLING_BLOCK_ROWS])
+    return blocks, tf.cast(tf.reduce_sum(blocks, axis=1), tf.float64)
+
+
 def _sample_proportional(
     masses: tf.Tensor, num_samples: int | tf.Tensor, seed: tf.Tensor,
     fallback: tf.Tensor | None = None,
 ) -> tf.Tensor:
     """Draws row indices with probability proportional to `masses` (non-negative).
 
-    Inverse transform sampling on a float64 running sum: one pass over the masses and a
-    binary search per sample, so rows of zero mass are never drawn. When all masses are
-    zero, the draws follow `fallback` (same shape, not all zero) or, without it, are uniform.
+    Inverse transform sampling in two levels: a block of 1024 rows is drawn by a binary
+    search on the float64 running sum of the blocks' sums, then a row of that block by a
+    binary search on the running sum of its masses. Rows of zero mass are never drawn. A
+    running sum over all n masses took 3.6 ms of each ~24 ms kmeans++ round at n=500000 on
+    the development machine (TensorFlow's Cumsum is sequential); the block sums are one
+    vectorized pass. Each draw holds its block's running sum (8 KiB), so this is for few
+    draws per call, as kmeans++ makes. When all masses are zero, the draws follow
+    `fallback` (same shape, not all zero) or, without it, are uniform.
     """
-    cumulative = tf.cumsum(tf.cast(masses, tf.float64))
-    total = cumulative[-1]
     size = tf.size(masses)
+    num_blocks = (size + _SAMPLING_BLOCK_ROWS - 1) // _SAMPLING_BLOCK_ROWS
+    blocks, block_sums = _blocks_of(masses, num_blocks)
 
     def from_fallback():
-        if fallback is None:
-            return tf.cast(tf.range(1, size + 1), tf.float64)
-        return tf.cumsum(tf.cast(fallback, tf.float64))
+        values = tf.ones_like(masses) if fallback is None else tf.cast(fallback, masses.dtype)
+        return _blocks_of(values, num_blocks)
 
-    cumulative = tf.cond(total > 0.0, lambda: cumulative, from_fallback)
+    blocks, block_sums = tf.cond(
+        tf.reduce_sum(block_sums) > 0.0, lambda: (blocks, block_sums), from_fallback)
+    cumulative = tf.cumsum(block_sums)
     targets = tf.random.stateless_uniform(
         [num_samples], seed=seed, dtype=tf.float64) * cumulative[-1]
-    drawn = tf.searchsorted(cumulative, targets, side="right")
-    return tf.minimum(drawn, size - 1)
+    block = tf.minimum(tf.searchsorted(cumulative, targets, side="right"), num_blocks - 1)
+    before = tf.gather(tf.concat([tf.zeros([1], tf.float64), cumulative], 0), block)
+    chosen_blocks = tf.gather(blocks, block)
+    within_cumulative = tf.cumsum(tf.cast(chosen_blocks, tf.float64), axis=1)
+    row = tf.searchsorted(within_cumulative, (targets - before)[:, tf.newaxis], side="right")[:, 0]
+    # Rounding between a block's float32 sum and its float64 running sum can put a target at
+    # or past the block's end: the block's last row of positive mass takes it.
+    positive_from_end = tf.cast(tf.reverse(chosen_blocks, axis=[1]) > 0.0, tf.int32)
+    last_positive = _SAMPLING_BLOCK_ROWS - 1 - tf.argmax(positive_from_end, axis=1, output_type=tf.int32)
+    row = tf.minimum(row, last_positive)
+    return tf.minimum(block * _SAMPLING_BLOCK_ROWS + row, size - 1)
 
 
 def _candidate_scores(points: tf.Tensor, candidates: tf.Tensor, metric: str) -> tf.Tensor:

@@ -160,3 +160,46 @@ def test_weighted_kmeans_plus_plus_with_many_candidates_prefers_heavy_rows(run):
         positions = row_positions(centers, points)
         assert 3 not in positions
         assert {position // 2 for position in positions} == {0, 1}
+
+
+# The proportional draw behind kmeans++ and k-means||.
+
+
+def _draws(run, masses, num_samples, fallback=None, num_seeds=1):
+    """`num_samples` draws under each of `num_seeds` seeds, concatenated."""
+    return np.concatenate(run(lambda: [
+        init._sample_proportional(tf.constant(masses), num_samples, seed_tensor(seed),
+                                  None if fallback is None else tf.constant(fallback))
+        for seed in range(num_seeds)]))
+
+
+def test_draws_follow_the_masses_across_blocks(run):
+    # 2.5 blocks of rows; every third row has no mass, and masses grow along the rows.
+    masses = np.arange(2560, dtype=np.float32) % 7
+    masses[::3] = 0.0
+    drawn = _draws(run, masses, 4000, num_seeds=25)
+    assert drawn.min() >= 0 and drawn.max() < len(masses)
+    assert not np.any(masses[drawn] == 0.0)
+    frequencies = np.bincount(drawn, minlength=len(masses)) / len(drawn)
+    expected = masses / masses.sum()
+    by_block = lambda values: np.add.reduceat(values, [0, 1024, 2048])  # noqa: E731
+    np.testing.assert_allclose(by_block(frequencies), by_block(expected), atol=0.01)
+    np.testing.assert_allclose(np.bincount(masses[drawn].astype(int), minlength=7)[1:] / len(drawn),
+                               [np.sum(masses[masses == value]) / masses.sum() for value in range(1, 7)],
+                               atol=0.01)
+
+
+def test_a_single_row_of_mass_is_always_drawn(run):
+    masses = np.zeros(3000, np.float32)
+    masses[2999] = 1e-30
+    assert set(_draws(run, masses, 50).tolist()) == {2999}
+
+
+def test_zero_masses_draw_from_the_fallback_or_uniformly(run):
+    zeros = np.zeros(1500, np.float32)
+    fallback = np.zeros(1500, np.float32)
+    fallback[[5, 1400]] = 1.0
+    assert set(_draws(run, zeros, 100, fallback).tolist()) == {5, 1400}
+    uniform = _draws(run, zeros, 4000, num_seeds=5)
+    assert uniform.min() >= 0 and uniform.max() < 1500
+    assert len(set(uniform.tolist())) > 1400
