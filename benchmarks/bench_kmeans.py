@@ -185,7 +185,7 @@ def _fit(ke, tf, points, spec, init):
 
 
 def worker_full_batch(spec):
-    """kmeans++ fit (its peak RSS recorded), raw op timing, then a k-means|| fit."""
+    """kmeans++ fit (its peak RSS recorded), raw op timing, a k-means|| fit, a second kmeans++."""
     tf = _quiet_tensorflow()
     import kmeans_estimator as ke
 
@@ -198,7 +198,28 @@ def worker_full_batch(spec):
         tf, points, model.cluster_centers(), spec["raw_repeats"])
     _, parallel = _fit(ke, tf, points, spec, ke.KMeans.KMEANS_PARALLEL_INIT)
     result.update({f"parallel_{key}": value for key, value in parallel.items()})
+    result["init_s"] = min(result["init_s"], _kmeans_plus_plus_init_s(ke, points, spec))
     return result
+
+
+def _kmeans_plus_plus_init_s(ke, points, spec):
+    """kmeans++ time of a second, fresh model: its first one-step train call less its second.
+
+    With the first fit's figure, the benchmark takes the better of two, as it does for
+    scikit-learn's kmeans_plusplus: on the shared machine one measure moved by 2x between runs.
+    """
+    input_fn = full_batch_input_fn(ke, points)
+    k = spec["centers"]
+    model = ke.KMeans(
+        k, model_dir=tempfile.mkdtemp(prefix="bench_kmeans_"),
+        initial_clusters=ke.KMeans.KMEANS_PLUS_PLUS_INIT, use_mini_batch=False, seed=SEED + 1,
+        kmeans_plus_plus_num_retries=1 + int(np.log(k)))
+    calls = []
+    for _ in range(2):
+        start = time.perf_counter()
+        model.train(input_fn, steps=1)
+        calls.append(time.perf_counter() - start)
+    return max(calls[0] - calls[1], 0.0)
 
 
 def worker_mini_batch(spec):
@@ -314,7 +335,7 @@ def bench_shape(shape, quick):
     points = make_points(dims, k, n, width)
     large = n >= 200_000
     floor = matmul_floor(points, k, repeats=3 if large else 7)
-    sk = sklearn_full_batch(points, k, repeats=1 if large else 3)
+    sk = sklearn_full_batch(points, k, repeats=2 if large else 3)
     spec = dict(dims=dims, centers=k, points=n, width=width, raw_repeats=3 if large else 10)
     ours_pp = run_worker("full", spec)
     ours_par = {key[len("parallel_"):]: value for key, value in ours_pp.items()
