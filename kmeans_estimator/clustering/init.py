@@ -3,6 +3,7 @@
 All choices use stateless random ops driven by one `[2]` int32 seed tensor, so a fixed seed
 gives the same centers in every session.
 """
+import functools
 import math
 
 import tensorflow as tf
@@ -125,44 +126,30 @@ def _best_candidate(
     min_scores: tf.Tensor,
     weights: tf.Tensor | None,
     metric: str,
+    candidates_as_rows: bool = False,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """One kmeans++ round after the draw: the winning candidate and the new running minimum.
 
-    Scores the `[n]` points against the `[c, d]` candidates, lowers each column to the running
-    minimum `min_scores`, sums each column (weighted when `weights` is given) and keeps the
-    column of the smallest sum. Compiled by XLA (see `_BEST_CANDIDATE`), which fuses the bias,
-    the minimum and the column sums into one pass over the `[n, c]` product.
+    Scores the `[n]` points against the `[c, d]` candidates, lowers each candidate's scores to
+    the running minimum `min_scores`, sums them (weighted when `weights` is given) and keeps
+    the candidate of the smallest sum. The product is `[n, c]`, or `[c, n]` with
+    `candidates_as_rows`. `[n, c]` is compiled by XLA (see `_BEST_CANDIDATE`), which fuses
+    the bias, the minimum and the sums into one pass over the product; `[c, n]` op by op is
+    faster for up to `_MAX_FEW_CANDIDATES` candidates, where Eigen's `[c, n]` product beats
+    XLA's `[n, c]` one (24 ms against 26-29 ms a round for 3 candidates at n=500000, d=100
+    on the development machine).
     """
-    reduced = tf.minimum(min_scores[:, None], _candidate_scores(points, candidates, metric))
-    if weights is None:
-        potentials = tf.reduce_sum(reduced, axis=0)
+    if candidates_as_rows:
+        reduced = tf.minimum(min_scores, _candidate_scores_by_rows(points, candidates, metric))
     else:
-        potentials = tf.linalg.matvec(reduced, weights, transpose_a=True)
-    best = tf.argmin(potentials, output_type=tf.int32)
-    return best, tf.gather(reduced, best, axis=1)
-
-
-def _best_of_few_candidates(
-    points: tf.Tensor,
-    candidates: tf.Tensor,
-    min_scores: tf.Tensor,
-    weights: tf.Tensor | None,
-    metric: str,
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """`_best_candidate` with the candidates as the rows of the product, op by op.
-
-    Faster for up to `_MAX_FEW_CANDIDATES` candidates, where the `[c, n]` product of Eigen
-    beats XLA's `[n, c]` one (24 ms against 26-29 ms a round for 3 candidates at n=500000,
-    d=100 on the development machine).
-    """
-    scores = _candidate_scores_by_rows(points, candidates, metric)
-    reduced = tf.minimum(min_scores, scores)
+        reduced = tf.minimum(min_scores[:, None], _candidate_scores(points, candidates, metric))
+    candidate_axis = 0 if candidates_as_rows else 1
     if weights is None:
-        potentials = tf.reduce_sum(reduced, axis=1)
+        potentials = tf.reduce_sum(reduced, axis=1 - candidate_axis)
     else:
-        potentials = tf.linalg.matvec(reduced, weights)
+        potentials = tf.linalg.matvec(reduced, weights, transpose_a=not candidates_as_rows)
     best = tf.argmin(potentials, output_type=tf.int32)
-    return best, reduced[best]
+    return best, tf.gather(reduced, best, axis=candidate_axis)
 
 
 _MAX_FEW_CANDIDATES = 3
@@ -199,8 +186,8 @@ def _weighted_kmeans_plus_plus(
     if num_retries < 0:
         num_retries = 2 + int(math.log(num_clusters))
     num_candidates = 1 + num_retries
-    best_candidate = (_best_of_few_candidates if num_candidates <= _MAX_FEW_CANDIDATES
-                      else _BEST_CANDIDATE)
+    best_candidate = (functools.partial(_best_candidate, candidates_as_rows=True)
+                      if num_candidates <= _MAX_FEW_CANDIDATES else _BEST_CANDIDATE)
     if metric == COSINE:
         offsets = tf.ones_like(points[:, 0])
     else:

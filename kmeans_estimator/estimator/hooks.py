@@ -133,11 +133,12 @@ class SummaryHook(_EventWritingHook):
         return self._summary_op is not None and (self._next_step is None or step >= self._next_step)
 
     def before_run(self, run_context):
+        if self._summary_op is None:
+            return None
         # Without user hooks, the loop only runs hooked steps when a hook is
         # due; with them, every step comes here and this hook decides itself.
         if self._upcoming_step is None or self.is_due(self._upcoming_step):
-            if self._summary_op is not None:
-                return tf.compat.v1.train.SessionRunArgs(self._summary_op)
+            return tf.compat.v1.train.SessionRunArgs(self._summary_op)
         return None
 
     def after_run(self, run_context, run_values):

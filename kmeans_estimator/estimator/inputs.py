@@ -254,14 +254,20 @@ def _take_rows(column, rows):
     return np.take(column, rows, axis=0, out=out, mode="clip")
 
 
-def _signature(structure, columns, grouped):
-    """Element spec of the generator: `[rows, ...]`, or groups `[batches, rows, ...]`."""
-    leading = (None, None) if grouped else (None,)
+def _part_signature(structure, columns, grouped):
     specs = {
-        key: tf.TensorSpec(shape=leading + column.shape[1:], dtype=tf.as_dtype(column.dtype))
+        key: tf.TensorSpec(shape=((None, None) if grouped else (None,)) + column.shape[1:],
+                           dtype=tf.as_dtype(column.dtype))
         for key, column in columns.items()
     }
     return specs if structure == "dict" else next(iter(specs.values()))
+
+
+def _element_signature(parts, grouped):
+    """Spec of the generator's elements (see `_element`): rows `[rows, ...]`, or groups of
+    batches `[batches, rows, ...]`."""
+    signature = tuple(_part_signature(structure, columns, grouped) for structure, columns in parts)
+    return signature if len(signature) == 2 else signature[0]
 
 
 def _select_rows(structure, columns, rows, num_batches=None):
@@ -376,7 +382,7 @@ def numpy_input_fn(
 
     if batch_size >= num_rows:
         return _whole_input_fn(parts, num_epochs, shuffle)
-    signature = tuple(_signature(structure, columns, grouped=True) for structure, columns in parts)
+    signature = _element_signature(parts, grouped=True)
     prefetch_batches = -(-queue_capacity // batch_size)
     batch_bytes = batch_size * sum(
         column[:1].nbytes for _, columns in parts for column in columns.values())
@@ -398,8 +404,7 @@ def numpy_input_fn(
                         yield _element(parts, rows, 1)
                         break
 
-        output_signature = signature if len(signature) == 2 else signature[0]
-        dataset = tf.data.Dataset.from_generator(groups, output_signature=output_signature)
+        dataset = tf.data.Dataset.from_generator(groups, output_signature=signature)
         return dataset.unbatch().prefetch(prefetch_batches)
 
     return input_fn
@@ -414,7 +419,7 @@ def _whole_input_fn(parts, num_epochs, shuffle):
     """
     parts = [(structure, {key: _aligned(column) for key, column in columns.items()})
              for structure, columns in parts]
-    signature = tuple(_signature(structure, columns, grouped=False) for structure, columns in parts)
+    signature = _element_signature(parts, grouped=False)
     num_rows = len(next(iter(parts[0][1].values())))
 
     def input_fn():
@@ -424,7 +429,6 @@ def _whole_input_fn(parts, num_epochs, shuffle):
             for order in _epoch_orders(seed, num_epochs, num_rows, shuffle):
                 yield _element(parts, slice(None) if order is None else order)
 
-        output_signature = signature if len(signature) == 2 else signature[0]
-        return tf.data.Dataset.from_generator(epochs, output_signature=output_signature)
+        return tf.data.Dataset.from_generator(epochs, output_signature=signature)
 
     return input_fn
