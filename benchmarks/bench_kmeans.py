@@ -78,6 +78,13 @@ def best_of(function, repeats):
 
 def matmul_floor(points, num_centers, repeats=5):
     """Best time of float32 products totalling 2*n*k*d operations, in row blocks."""
+    run = _matmul_floor_run(points, num_centers)
+    run()
+    return best_of(run, repeats)
+
+
+def _matmul_floor_run(points, num_centers):
+    """A callable doing the floor's products once."""
     centers_t = np.ascontiguousarray(points[:num_centers].T)
     rows = min(len(points), 32768)
     out = np.empty((rows, num_centers), np.float32)
@@ -87,8 +94,39 @@ def matmul_floor(points, num_centers, repeats=5):
             block = points[start:start + rows]
             np.matmul(block, centers_t, out=out[:len(block)])
 
-    run()
-    return best_of(run, repeats)
+    return run
+
+
+# Seconds of rest before and after each paired floor measurement: OpenBLAS's and TensorFlow's
+# worker threads keep spinning for a while after their work ends, and a step or floor started
+# in that time runs beside them (a step right after a floor took 0.62 s instead of 0.5).
+_SETTLE_S = 0.1
+
+
+def paired_floor(floor_run):
+    """The floor measured between two timed runs: the better of two, with rests around it."""
+    time.sleep(_SETTLE_S)
+    floor = best_of(floor_run, 2)
+    time.sleep(_SETTLE_S)
+    return floor
+
+
+def paired_ratios(step, points, num_centers, pairs):
+    """Median of step time / floor time over `pairs` floor-then-step pairs, and both medians.
+
+    The shared machine's speed changes by up to 2x over tens of seconds (a process gets one
+    core's worth of CPU for a while, with no steal time shown), so a floor measured once,
+    minutes away from the steps, can make either side look faster. Each step here is timed
+    right after a floor measurement (see `paired_floor`), and the ratio of each pair is kept.
+    """
+    floor_run = _matmul_floor_run(points, num_centers)
+    floor_run()
+    ratios, steps, floors = [], [], []
+    for _ in range(pairs):
+        floors.append(paired_floor(floor_run))
+        steps.append(step())
+        ratios.append(steps[-1] / floors[-1])
+    return float(np.median(ratios)), float(np.median(steps)), float(np.median(floors))
 
 
 def rss_mb():
@@ -123,7 +161,8 @@ def full_batch_input_fn(ke, points):
 
 
 def raw_lloyd_iteration(tf, points, centers, repeats):
-    """Best time of the clustering ops of one Lloyd step on points held in a variable."""
+    """(step / floor, step s, floor s) of the clustering ops of one Lloyd step on points held in a
+    variable, each step paired with a floor measured just before it (see `paired_ratios`)."""
     from kmeans_estimator.clustering import distances, update
 
     with tf.Graph().as_default():
@@ -139,18 +178,29 @@ def raw_lloyd_iteration(tf, points, centers, repeats):
         with tf.compat.v1.Session() as session:
             session.run(tf.compat.v1.global_variables_initializer(), {feed: points})
             session.run(step)
-            return best_of(lambda: session.run(step), repeats)
+            return paired_ratios(
+                lambda: best_of(lambda: session.run(step), 1), points, len(centers), repeats)
 
 
-def _step_timer(tf):
-    """A session hook that records the time at the end of every training step."""
+def _step_timer(tf, between_steps=None):
+    """A session hook timing each training step after the first of a call.
+
+    With `between_steps`, it is called (untimed) after every step and `pairs` holds (its
+    result before a step, that step's time); without, `pairs` holds (None, step time).
+    """
 
     class StepTimer(tf.compat.v1.train.SessionRunHook):
         def __init__(self):
-            self.ends = []
+            self.pairs = []
+            self._last = None
+            self._resumed = None
 
         def after_run(self, run_context, run_values):
-            self.ends.append(time.perf_counter())
+            end = time.perf_counter()
+            if self._resumed is not None:
+                self.pairs.append((self._last, end - self._resumed))
+            self._last = between_steps() if between_steps else None
+            self._resumed = time.perf_counter()
 
     return StepTimer()
 
@@ -160,9 +210,9 @@ def _fit(ke, tf, points, spec, init):
 
     kmeans++ draws as many candidates per center as scikit-learn's (2 + ln k), so both run
     the same algorithm. The first call initializes and runs one step; the per-iteration time
-    is the median time between the ends of consecutive steps of a second call (a hook
-    records them); the fixed cost of a call is a third, one-step call less one iteration, and
-    the init time the first call less the third.
+    is the median step time of a second call (a hook times the steps); the fixed cost of a
+    call is a third, one-step call less one iteration, and the init time the first call less
+    the third. Returns the model, its input_fn and the figures.
     """
     input_fn = full_batch_input_fn(ke, points)
     k = spec["centers"]
@@ -178,10 +228,22 @@ def _fit(ke, tf, points, spec, init):
     first = train(1)
     timer = _step_timer(tf)
     train(ITERATIONS - 2, hooks=[timer])
-    iteration = float(np.median(np.diff(timer.ends)))
+    iteration = float(np.median([step for _, step in timer.pairs]))
     one = train(1)
-    return model, {"init_s": max(first - one, 0.0), "iteration_s": iteration,
-                   "call_s": max(one - iteration, 0.0), "inertia": float(model.score(input_fn))}
+    return model, input_fn, {
+        "init_s": max(first - one, 0.0), "iteration_s": iteration,
+        "call_s": max(one - iteration, 0.0), "inertia": float(model.score(input_fn))}
+
+
+def paired_train_steps(tf, model, input_fn, points, pairs):
+    """(median step / floor, median floor s) over `pairs` steps of a train() call, each step
+    timed right after a matmul floor (see `paired_ratios`)."""
+    floor_run = _matmul_floor_run(points, len(model.cluster_centers()))
+    floor_run()
+    timer = _step_timer(tf, lambda: paired_floor(floor_run))
+    model.train(input_fn, steps=pairs + 1, hooks=[timer])
+    floors, steps = np.array(timer.pairs).T
+    return float(np.median(steps / floors)), float(np.median(floors))
 
 
 def worker_full_batch(spec):
@@ -191,12 +253,16 @@ def worker_full_batch(spec):
 
     after_import = rss_mb()
     points = make_points(spec["dims"], spec["centers"], spec["points"], spec["width"])
-    model, result = _fit(ke, tf, points, spec, ke.KMeans.KMEANS_PLUS_PLUS_INIT)
+    model, input_fn, result = _fit(ke, tf, points, spec, ke.KMeans.KMEANS_PLUS_PLUS_INIT)
+    # Recorded before any floor runs here: the floor's buffers are not the fit's.
     result.update(peak_rss_mb=peak_rss_mb(), rss_after_import_mb=after_import,
                   input_mb=points.nbytes / 2**20)
-    result["raw_iteration_s"] = raw_lloyd_iteration(
-        tf, points, model.cluster_centers(), spec["raw_repeats"])
-    _, parallel = _fit(ke, tf, points, spec, ke.KMeans.KMEANS_PARALLEL_INIT)
+    result["iteration_vs_floor"], result["paired_floor_s"] = paired_train_steps(
+        tf, model, input_fn, points, spec["pairs"])
+    (result["raw_iteration_vs_floor"], result["raw_iteration_s"],
+     result["raw_floor_s"]) = raw_lloyd_iteration(
+        tf, points, model.cluster_centers(), spec["pairs"])
+    _, _, parallel = _fit(ke, tf, points, spec, ke.KMeans.KMEANS_PARALLEL_INIT)
     result.update({f"parallel_{key}": value for key, value in parallel.items()})
     result["init_s"] = min(result["init_s"], _kmeans_plus_plus_init_s(ke, points, spec))
     return result
@@ -276,6 +342,9 @@ def run_worker(kind, spec):
 
 
 def sklearn_full_batch(points, k, repeats):
+    """kmeans++ time (best of `repeats`), then a Lloyd fit of ITERATIONS iterations whose
+    per-iteration time is compared with the mean of two matmul floors measured just before and
+    just after it (best of two runs each)."""
     from sklearn.cluster import KMeans, kmeans_plusplus
 
     centers = None
@@ -285,10 +354,16 @@ def sklearn_full_batch(points, k, repeats):
         centers, _ = kmeans_plusplus(points, k, random_state=SEED)
         times.append(time.perf_counter() - start)
     model = KMeans(k, init=centers, n_init=1, max_iter=ITERATIONS, algorithm="lloyd", tol=0.0)
+    floor_run = _matmul_floor_run(points, k)
+    floor_run()
+    floor_before = paired_floor(floor_run)
     start = time.perf_counter()
     model.fit(points)
     fit_s = time.perf_counter() - start
-    return {"kmeans_pp_s": min(times), "iteration_s": fit_s / max(model.n_iter_, 1),
+    floor = (floor_before + paired_floor(floor_run)) / 2
+    iteration = fit_s / max(model.n_iter_, 1)
+    return {"kmeans_pp_s": min(times), "iteration_s": iteration,
+            "iteration_vs_floor": iteration / floor,
             "iterations": int(model.n_iter_), "inertia": float(model.inertia_)}
 
 
@@ -336,7 +411,7 @@ def bench_shape(shape, quick):
     large = n >= 200_000
     floor = matmul_floor(points, k, repeats=3 if large else 7)
     sk = sklearn_full_batch(points, k, repeats=2 if large else 3)
-    spec = dict(dims=dims, centers=k, points=n, width=width, raw_repeats=3 if large else 10)
+    spec = dict(dims=dims, centers=k, points=n, width=width, pairs=9 if large else 10)
     ours_pp = run_worker("full", spec)
     ours_par = {key[len("parallel_"):]: value for key, value in ours_pp.items()
                 if key.startswith("parallel_")}
@@ -348,10 +423,11 @@ def bench_shape(shape, quick):
         "floor_s": floor,
         "iteration_s": ours_pp["iteration_s"],
         "raw_iteration_s": ours_pp["raw_iteration_s"],
-        "iteration_vs_floor": ours_pp["iteration_s"] / floor,
-        "raw_iteration_vs_floor": ours_pp["raw_iteration_s"] / floor,
+        "iteration_vs_floor": ours_pp["iteration_vs_floor"],
+        "paired_floor_s": ours_pp["paired_floor_s"],
+        "raw_iteration_vs_floor": ours_pp["raw_iteration_vs_floor"],
         "iteration_judged": judged,
-        "sklearn_iteration_vs_floor": sk["iteration_s"] / floor,
+        "sklearn_iteration_vs_floor": sk["iteration_vs_floor"],
         "kmeans_pp_s": ours_pp["init_s"],
         "sklearn_kmeans_pp_s": sk["kmeans_pp_s"],
         "kmeans_pp_speedup": sk["kmeans_pp_s"] / max(ours_pp["init_s"], 1e-9),

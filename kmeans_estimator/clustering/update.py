@@ -4,9 +4,15 @@ Pure graph functions; the caller owns the variables they are assigned to.
 """
 import tensorflow as tf
 
+from kmeans_estimator.clustering.rows import ALIGNED_ROWS, row_range
+
 # The one-hot product beats the scatter-add up to about this many centers (see
 # cluster_sums_and_counts for the measurements).
 _ONE_HOT_MAX_CLUSTERS = 16
+
+# From this many points on, the scatter-add runs as two halves side by side (see
+# _sums_by_scatter); below, the second op costs more than it saves.
+_HALVES_MIN_POINTS = 65536
 
 
 def _scatter_sums(points: tf.Tensor, indices: tf.Tensor, num_clusters: int) -> tf.Tensor:
@@ -15,12 +21,38 @@ def _scatter_sums(points: tf.Tensor, indices: tf.Tensor, num_clusters: int) -> t
         indices[:, tf.newaxis], points)
 
 
+def _scatter_sums_in_halves(
+    points: tf.Tensor, indices: tf.Tensor, num_clusters: int
+) -> tf.Tensor:
+    """`_scatter_sums` as two ops over the two halves of the batch, which run side by side.
+
+    The halves are `rows.row_range` views, cut at a multiple of `rows.ALIGNED_ROWS` rows.
+    """
+    num_points = tf.shape(points)[0]
+    half = num_points // 2 // ALIGNED_ROWS * ALIGNED_ROWS
+    first = _scatter_sums(row_range(points, 0, half), indices[:half], num_clusters)
+    second = _scatter_sums(
+        row_range(points, half, num_points - half), indices[half:], num_clusters)
+    return first + second
+
+
 def _sums_by_scatter(
     points: tf.Tensor, indices: tf.Tensor, num_clusters: int
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    # Not as two halves side by side: 70 -> 47 ms for n=500000, d=100, k=500, but slicing
-    # rows of 400 bytes copies them, which put 191 MB on the peak memory of that fit.
-    sums = _scatter_sums(points, indices, num_clusters)
+    # TensorFlow's scatter-add runs on one core. Two halves side by side took 47 against 70 ms
+    # for n=500000, d=100, k=500; cut with points[a:b] they were copies of the rows (191 MB
+    # more peak memory for that fit), hence the views.
+    static_points = tf.compat.dimension_value(points.shape[0])
+    if static_points is not None:
+        halves = static_points >= _HALVES_MIN_POINTS
+        sums = (_scatter_sums_in_halves if halves else _scatter_sums)(
+            points, indices, num_clusters)
+    else:
+        sums = tf.cond(
+            tf.shape(points)[0] >= _HALVES_MIN_POINTS,
+            lambda: _scatter_sums_in_halves(points, indices, num_clusters),
+            lambda: _scatter_sums(points, indices, num_clusters),
+            name="in_halves")
     counts = tf.math.bincount(
         tf.cast(indices, tf.int32), minlength=num_clusters, maxlength=num_clusters,
         dtype=points.dtype)

@@ -85,3 +85,32 @@ def test_mini_batch_update_keeps_centers_without_points(run, dtype):
 def test_relative_change_divides_by_one_plus_previous(run, dtype):
     change = run(lambda: update.relative_change(tf.constant(3.0, dtype), tf.constant(-4.0, dtype)))
     assert change == pytest.approx(7.0 / 5.0)
+
+
+@pytest.mark.parametrize("known_rows", [True, False], ids=["static_rows", "unknown_rows"])
+def test_large_batches_are_summed_in_two_halves_that_match_numpy(run, known_rows):
+    rng = np.random.default_rng(9)
+    num_points = update._HALVES_MIN_POINTS + 37  # halves of unequal size
+    points = rng.normal(size=(num_points, 3)).astype(np.float32)
+    indices = rng.integers(0, 20, size=num_points)
+
+    def build():
+        batch = tf.constant(points)
+        if not known_rows:
+            batch = tf.compat.v1.placeholder_with_default(batch, [None, 3])
+        return update.cluster_sums_and_counts(batch, tf.constant(indices), 20)
+
+    sums, counts = run(build)
+    expected_sums = np.zeros((20, 3))
+    np.add.at(expected_sums, indices, points.astype(np.float64))
+    np.testing.assert_allclose(sums, expected_sums, rtol=1e-4, atol=1e-2)
+    np.testing.assert_array_equal(counts, np.bincount(indices, minlength=20))
+
+
+def test_halves_are_cut_at_an_aligned_row_and_cover_every_point(run):
+    num_points = update._HALVES_MIN_POINTS + 37
+    points = np.ones((num_points, 3), np.float32)
+    indices = np.arange(num_points) % 2  # center 0 takes even rows, center 1 odd rows
+    sums = run(lambda: update._scatter_sums_in_halves(
+        tf.constant(points), tf.constant(indices), 2))
+    np.testing.assert_array_equal(sums[:, 0], [(num_points + 1) // 2, num_points // 2])
