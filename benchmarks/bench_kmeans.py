@@ -247,16 +247,19 @@ def paired_train_steps(tf, model, input_fn, points, pairs):
 
 
 def worker_full_batch(spec):
-    """kmeans++ fit (its peak RSS recorded), raw op timing, a k-means|| fit, a second kmeans++."""
+    """kmeans++ fit (its peak RSS recorded), paired Lloyd step timings, a k-means|| fit, a
+    second kmeans++; scikit-learn's kmeans_plusplus right after the first kmeans++ fit and
+    right before the second, for two (ours, theirs) pairs (see `paired_ratios` for why)."""
     tf = _quiet_tensorflow()
     import kmeans_estimator as ke
 
     after_import = rss_mb()
     points = make_points(spec["dims"], spec["centers"], spec["points"], spec["width"])
     model, input_fn, result = _fit(ke, tf, points, spec, ke.KMeans.KMEANS_PLUS_PLUS_INIT)
-    # Recorded before any floor runs here: the floor's buffers are not the fit's.
+    # Recorded before any floor or scikit-learn run here: their buffers are not the fit's.
     result.update(peak_rss_mb=peak_rss_mb(), rss_after_import_mb=after_import,
                   input_mb=points.nbytes / 2**20)
+    init_pairs = [(result["init_s"], _sklearn_kmeans_plus_plus_s(points, spec["centers"]))]
     result["iteration_vs_floor"], result["paired_floor_s"] = paired_train_steps(
         tf, model, input_fn, points, spec["pairs"])
     (result["raw_iteration_vs_floor"], result["raw_iteration_s"],
@@ -264,15 +267,31 @@ def worker_full_batch(spec):
         tf, points, model.cluster_centers(), spec["pairs"])
     _, _, parallel = _fit(ke, tf, points, spec, ke.KMeans.KMEANS_PARALLEL_INIT)
     result.update({f"parallel_{key}": value for key, value in parallel.items()})
-    result["init_s"] = min(result["init_s"], _kmeans_plus_plus_init_s(ke, points, spec))
+    theirs = _sklearn_kmeans_plus_plus_s(points, spec["centers"])
+    init_pairs.append((_kmeans_plus_plus_init_s(ke, points, spec), theirs))
+    ours, theirs = (np.array(column) for column in zip(*init_pairs))
+    result.update(init_s=float(ours.min()), sklearn_kmeans_pp_s=float(theirs.min()),
+                  kmeans_pp_speedup=float(np.median(theirs / np.maximum(ours, 1e-9))))
     return result
+
+
+def _sklearn_kmeans_plus_plus_s(points, k):
+    """Seconds of scikit-learn's kmeans_plusplus (2 + ln k candidates per center, as ours)."""
+    from sklearn.cluster import kmeans_plusplus
+
+    time.sleep(_SETTLE_S)
+    start = time.perf_counter()
+    kmeans_plusplus(points, k, random_state=SEED)
+    elapsed = time.perf_counter() - start
+    time.sleep(_SETTLE_S)
+    return elapsed
 
 
 def _kmeans_plus_plus_init_s(ke, points, spec):
     """kmeans++ time of a second, fresh model: its first one-step train call less its second.
 
-    With the first fit's figure, the benchmark takes the better of two, as it does for
-    scikit-learn's kmeans_plusplus: on the shared machine one measure moved by 2x between runs.
+    The second (ours, scikit-learn) kmeans++ pair of `worker_full_batch`: one measure moved
+    by 2x between runs on the shared machine, so the speedup is the median of two pairs.
     """
     input_fn = full_batch_input_fn(ke, points)
     k = spec["centers"]
@@ -289,26 +308,32 @@ def _kmeans_plus_plus_init_s(ke, points, spec):
 
 
 def worker_mini_batch(spec):
-    """Steady-state mini-batch steps/s through KMeans.train with numpy_input_fn.
+    """Steady-state mini-batch points/s through KMeans.train with numpy_input_fn, each
+    measurement paired with one of scikit-learn's partial_fit made just before it.
 
-    Two inputs: the array shuffled once up front and read in order (`shuffle=False`), the
-    same work as scikit-learn's batches drawn before its timer starts; and the array as it is
-    with `shuffle=True`, which gathers every batch's rows inside the timed steps.
+    Two inputs: the array shuffled once up front and read in order (`shuffle=False`), paired
+    with scikit-learn on batches drawn before its timer starts (the same work); and the array
+    as it is with `shuffle=True`, which gathers every batch's rows inside the timed steps,
+    paired with scikit-learn gathering its batches in its timed loop. Each of `pairs` pairs
+    times scikit-learn's loop, then our one-step and (1 + steps)-step train calls; the
+    ratios are the medians of the pairs' ratios (see `paired_ratios` for why pairs).
     """
     tf = _quiet_tensorflow()
     import kmeans_estimator as ke
 
     del tf
     points = make_points(spec["dims"], spec["centers"], spec["points"], 20)
+    sklearn_runs = sklearn_mini_batch(points, spec["centers"], spec["batch"], spec["sklearn_steps"])
     inputs = {
-        "preshuffled": ke.inputs.numpy_input_fn(
+        "preshuffled": (ke.inputs.numpy_input_fn(
             points[np.random.default_rng(SEED).permutation(len(points))],
-            batch_size=spec["batch"], num_epochs=None, shuffle=False),
-        "shuffled": ke.inputs.numpy_input_fn(
+            batch_size=spec["batch"], num_epochs=None, shuffle=False), sklearn_runs["drawn"]),
+        "shuffled": (ke.inputs.numpy_input_fn(
             points, batch_size=spec["batch"], num_epochs=None, shuffle=True),
+            sklearn_runs["drawing"]),
     }
     result = {}
-    for name, input_fn in inputs.items():
+    for name, (input_fn, sklearn_rate) in inputs.items():
         model = ke.KMeans(
             spec["centers"], model_dir=tempfile.mkdtemp(prefix="bench_kmeans_"),
             initial_clusters=ke.KMeans.RANDOM_INIT, use_mini_batch=True, seed=SEED)
@@ -320,12 +345,21 @@ def worker_mini_batch(spec):
             return time.perf_counter() - start
 
         steps = spec["steps"]
-        one = min(train(1) for _ in range(3))
-        many = min(train(1 + steps) for _ in range(3))
+        pairs = []
+        for _ in range(spec["pairs"]):
+            time.sleep(_SETTLE_S)
+            theirs = sklearn_rate()
+            time.sleep(_SETTLE_S)
+            one, many = train(1), train(1 + steps)
+            pairs.append((theirs, one, many))
+        theirs, one, many = (np.array(column) for column in zip(*pairs))
         step = (many - one) / steps
-        result[name] = {"step_s": step, "points_per_s": spec["batch"] / step,
-                        "points_per_s_with_call": spec["batch"] * (1 + steps) / many,
-                        "call_s": one - step}
+        ours = spec["batch"] / step
+        result[name] = {"step_s": float(np.median(step)), "points_per_s": float(np.median(ours)),
+                        "points_per_s_with_call": float(np.median(spec["batch"] * (1 + steps) / many)),
+                        "call_s": float(np.median(one - step)),
+                        "sklearn_points_per_s": float(np.median(theirs)),
+                        "vs_sklearn": float(np.median(ours / theirs))}
     return result
 
 
@@ -338,21 +372,17 @@ def run_worker(kind, spec):
     return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
-# --- scikit-learn side, in this process ----------------------------------------------------
+# --- scikit-learn side (its mini-batch runs in our mini-batch worker, paired with it) ---
 
 
-def sklearn_full_batch(points, k, repeats):
-    """kmeans++ time (best of `repeats`), then a Lloyd fit of ITERATIONS iterations whose
-    per-iteration time is compared with the mean of two matmul floors measured just before and
-    just after it (best of two runs each)."""
+def sklearn_full_batch(points, k):
+    """A Lloyd fit of ITERATIONS iterations from scikit-learn's kmeans++ centers, its
+    per-iteration time compared with the mean of two matmul floors measured just before and
+    just after it (best of two runs each). Its kmeans++ time is measured in our worker,
+    paired with ours."""
     from sklearn.cluster import KMeans, kmeans_plusplus
 
-    centers = None
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        centers, _ = kmeans_plusplus(points, k, random_state=SEED)
-        times.append(time.perf_counter() - start)
+    centers, _ = kmeans_plusplus(points, k, random_state=SEED)
     model = KMeans(k, init=centers, n_init=1, max_iter=ITERATIONS, algorithm="lloyd", tol=0.0)
     floor_run = _matmul_floor_run(points, k)
     floor_run()
@@ -362,17 +392,14 @@ def sklearn_full_batch(points, k, repeats):
     fit_s = time.perf_counter() - start
     floor = (floor_before + paired_floor(floor_run)) / 2
     iteration = fit_s / max(model.n_iter_, 1)
-    return {"kmeans_pp_s": min(times), "iteration_s": iteration,
-            "iteration_vs_floor": iteration / floor,
+    return {"iteration_s": iteration, "iteration_vs_floor": iteration / floor,
             "iterations": int(model.n_iter_), "inertia": float(model.inertia_)}
 
 
 def sklearn_mini_batch(points, k, batch, steps):
-    """partial_fit points/s on batches drawn before the timer, and on batches drawn in it.
-
-    The second gathers each batch's rows from a permutation with `np.take`, as our
-    numpy_input_fn(shuffle=True) does.
-    """
+    """Callables timing `steps` partial_fit calls and returning points/s: `drawn` on batches
+    drawn before the timer, `drawing` gathering each batch's rows from a permutation with
+    `np.take` inside it, as our numpy_input_fn(shuffle=True) does."""
     from sklearn.cluster import MiniBatchKMeans
 
     rng = np.random.default_rng(SEED)
@@ -381,17 +408,21 @@ def sklearn_mini_batch(points, k, batch, steps):
     batches = [points[rng.integers(0, len(points), batch)] for _ in range(steps)]
     order = rng.permutation(len(points))
 
-    def run_drawn():
-        for row_indices in batches:
-            model.partial_fit(row_indices)
+    def drawn():
+        start = time.perf_counter()
+        for rows in batches:
+            model.partial_fit(rows)
+        return batch * steps / (time.perf_counter() - start)
 
-    def run_drawing():
-        for start in range(0, steps * batch, batch):
-            rows = order[start % (len(points) - batch):][:batch]
-            model.partial_fit(np.take(points, rows, axis=0))
+    def drawing():
+        start = time.perf_counter()
+        for first in range(0, steps * batch, batch):
+            row_indices = order[first % (len(points) - batch):][:batch]
+            model.partial_fit(np.take(points, row_indices, axis=0))
+        return batch * steps / (time.perf_counter() - start)
 
-    return {"points_per_s": batch * steps / best_of(run_drawn, 3),
-            "points_per_s_drawing": batch * steps / best_of(run_drawing, 3)}
+    drawn(), drawing()  # warm-up
+    return {"drawn": drawn, "drawing": drawing}
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -410,7 +441,7 @@ def bench_shape(shape, quick):
     points = make_points(dims, k, n, width)
     large = n >= 200_000
     floor = matmul_floor(points, k, repeats=3 if large else 7)
-    sk = sklearn_full_batch(points, k, repeats=2 if large else 3)
+    sk = sklearn_full_batch(points, k)
     spec = dict(dims=dims, centers=k, points=n, width=width, pairs=9 if large else 10)
     ours_pp = run_worker("full", spec)
     ours_par = {key[len("parallel_"):]: value for key, value in ours_pp.items()
@@ -423,15 +454,21 @@ def bench_shape(shape, quick):
         "floor_s": floor,
         "iteration_s": ours_pp["iteration_s"],
         "raw_iteration_s": ours_pp["raw_iteration_s"],
-        "iteration_vs_floor": ours_pp["iteration_vs_floor"],
+        # Paired ratios where the floor is long enough to be timed one run at a time; below
+        # MIN_JUDGED_FLOOR_S one floor run is mostly timer and wake-up noise (a 10k x 20 x 20
+        # pair gave 1.11 for a step 21x its best-of-7 floor), so those use the best-of floor.
+        "iteration_vs_floor": (ours_pp["iteration_vs_floor"] if judged
+                               else ours_pp["iteration_s"] / floor),
         "paired_floor_s": ours_pp["paired_floor_s"],
-        "raw_iteration_vs_floor": ours_pp["raw_iteration_vs_floor"],
+        "raw_iteration_vs_floor": (ours_pp["raw_iteration_vs_floor"] if judged
+                                   else ours_pp["raw_iteration_s"] / floor),
         "iteration_judged": judged,
-        "sklearn_iteration_vs_floor": sk["iteration_vs_floor"],
+        "sklearn_iteration_vs_floor": (sk["iteration_vs_floor"] if judged
+                                       else sk["iteration_s"] / floor),
         "kmeans_pp_s": ours_pp["init_s"],
-        "sklearn_kmeans_pp_s": sk["kmeans_pp_s"],
-        "kmeans_pp_speedup": sk["kmeans_pp_s"] / max(ours_pp["init_s"], 1e-9),
-        "kmeans_pp_judged": sk["kmeans_pp_s"] >= MIN_JUDGED_SKLEARN_INIT_S,
+        "sklearn_kmeans_pp_s": ours_pp["sklearn_kmeans_pp_s"],
+        "kmeans_pp_speedup": ours_pp["kmeans_pp_speedup"],
+        "kmeans_pp_judged": ours_pp["sklearn_kmeans_pp_s"] >= MIN_JUDGED_SKLEARN_INIT_S,
         "kmeans_parallel_s": ours_par["init_s"],
         "inertia": ours_pp["inertia"],
         "inertia_parallel": ours_par["inertia"],
@@ -450,20 +487,19 @@ def bench_shape(shape, quick):
 
 
 def bench_mini_batch(quick):
-    spec = dict(MINI_BATCH, steps=400 if quick else 2000)
+    spec = dict(MINI_BATCH, steps=400 if quick else 2000, sklearn_steps=50 if quick else 500,
+                pairs=3)
     if quick:
         spec["points"] = 20_000
-    points = make_points(spec["dims"], spec["centers"], spec["points"], 20)
-    sk = sklearn_mini_batch(points, spec["centers"], spec["batch"], 50 if quick else 500)
     ours = run_worker("mini", spec)
     pre, shuffled = ours["preshuffled"], ours["shuffled"]
     return {"points_per_s": pre["points_per_s"],
             "points_per_s_with_call": pre["points_per_s_with_call"], "call_s": pre["call_s"],
             "shuffled_points_per_s": shuffled["points_per_s"],
-            "sklearn_points_per_s": sk["points_per_s"],
-            "sklearn_points_per_s_drawing": sk["points_per_s_drawing"],
-            "mini_batch_vs_sklearn": pre["points_per_s"] / sk["points_per_s"],
-            "shuffled_vs_sklearn_drawing": shuffled["points_per_s"] / sk["points_per_s_drawing"]}
+            "sklearn_points_per_s": pre["sklearn_points_per_s"],
+            "sklearn_points_per_s_drawing": shuffled["sklearn_points_per_s"],
+            "mini_batch_vs_sklearn": pre["vs_sklearn"],
+            "shuffled_vs_sklearn_drawing": shuffled["vs_sklearn"]}
 
 
 def print_table(rows, mini):
