@@ -2,8 +2,9 @@
 
 Prints one table of ratios, each measured in this run beside its baseline, with the targets
 of the performance issue and PASS / MISS. Timed ratios are medians over pairs of our
-measurement and its baseline taken one right after the other (see `paired_ratios`). Each of our fits runs in a fresh subprocess so that
-its peak RSS is its own. scikit-learn and matplotlib are benchmark extras.
+measurement and its baseline taken one right after the other (see `paired_ratios`). Each of
+our fits runs in a fresh subprocess so that its peak RSS is its own. scikit-learn and
+matplotlib are benchmark extras.
 
     python benchmarks/bench_kmeans.py [--quick] [--json PATH] [--plot PATH]
 """
