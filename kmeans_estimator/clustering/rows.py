@@ -1,4 +1,5 @@
-"""Ranges of rows of a batch, cut so that TensorFlow can hand them out without copying.
+"""Ranges of rows of a batch, cut so that TensorFlow can hand them out without copying, and
+the choice of a computation by a batch's row count.
 
 `points[start:stop]` on an `[n, d]` tensor is a view of the batch only when one row is a
 multiple of 64 bytes; otherwise TensorFlow copies the rows (for d=100 float32, a row is
@@ -24,3 +25,16 @@ def row_range(points: tf.Tensor, start: tf.Tensor | int, num_rows: tf.Tensor | i
     rows = tf.reshape(tf.reshape(points, [-1])[begin:end], tf.stack([-1, row_size]))
     rows.set_shape([None, points.shape[1]])
     return rows
+
+
+def by_row_count(points: tf.Tensor, max_small_rows: int, small, large, name: str):
+    """`small()` for a batch of at most `max_small_rows` rows, else `large()`.
+
+    Decided while building the graph when the batch's row count is known, at run time (a
+    `tf.cond` named `name`) when it is not. Both callables take no arguments and return
+    tensors of the same structure.
+    """
+    static_rows = tf.compat.dimension_value(points.shape[0])
+    if static_rows is not None:
+        return small() if static_rows <= max_small_rows else large()
+    return tf.cond(tf.shape(points)[0] <= max_small_rows, small, large, name=name)

@@ -4,7 +4,7 @@ Pure graph functions; the caller owns the variables they are assigned to.
 """
 import tensorflow as tf
 
-from kmeans_estimator.clustering.rows import ALIGNED_ROWS, row_range
+from kmeans_estimator.clustering.rows import ALIGNED_ROWS, by_row_count, row_range
 
 # The one-hot product beats the scatter-add up to about this many centers (see
 # cluster_sums_and_counts for the measurements).
@@ -42,17 +42,11 @@ def _sums_by_scatter(
     # TensorFlow's scatter-add runs on one core. Two halves side by side took 47 against 70 ms
     # for n=500000, d=100, k=500; cut with points[a:b] they were copies of the rows (191 MB
     # more peak memory for that fit), hence the views.
-    static_points = tf.compat.dimension_value(points.shape[0])
-    if static_points is not None:
-        halves = static_points >= _HALVES_MIN_POINTS
-        sums = (_scatter_sums_in_halves if halves else _scatter_sums)(
-            points, indices, num_clusters)
-    else:
-        sums = tf.cond(
-            tf.shape(points)[0] >= _HALVES_MIN_POINTS,
-            lambda: _scatter_sums_in_halves(points, indices, num_clusters),
-            lambda: _scatter_sums(points, indices, num_clusters),
-            name="in_halves")
+    sums = by_row_count(
+        points, _HALVES_MIN_POINTS - 1,
+        lambda: _scatter_sums(points, indices, num_clusters),
+        lambda: _scatter_sums_in_halves(points, indices, num_clusters),
+        name="in_halves")
     counts = tf.math.bincount(
         tf.cast(indices, tf.int32), minlength=num_clusters, maxlength=num_clusters,
         dtype=points.dtype)

@@ -72,3 +72,21 @@ def test_default_blocks_start_at_aligned_rows(entries_per_row):
     block_rows = distances._default_rows_per_block(entries_per_row)
     assert block_rows % rows.ALIGNED_ROWS == 0 and block_rows >= 256
     assert distances._default_rows_per_block(None) % rows.ALIGNED_ROWS == 0
+
+
+@pytest.mark.parametrize("num_rows, expected", [(4, "small"), (5, "large")])
+@pytest.mark.parametrize("known_shape", [True, False], ids=["static_shape", "unknown_shape"])
+def test_by_row_count_picks_by_the_number_of_rows(run, num_rows, expected, known_shape):
+    def build():
+        batch = tf.zeros([num_rows, 2])
+        if not known_shape:
+            batch = tf.compat.v1.placeholder_with_default(batch, [None, 2])
+        chosen = rows.by_row_count(batch, 4, lambda: tf.constant("small"),
+                                   lambda: tf.constant("large"), name="choice")
+        # Known row counts are decided while building the graph: no cond in it.
+        conds = [op for op in tf.compat.v1.get_default_graph().get_operations()
+                 if op.type in ("If", "StatelessIf", "Switch")]
+        assert bool(conds) == (not known_shape)
+        return chosen
+
+    assert run(build).decode() == expected
