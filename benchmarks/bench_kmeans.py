@@ -82,13 +82,11 @@ def best_of(function, repeats):
 
 def matmul_floor(points, num_centers, repeats=5):
     """Best time of float32 products totalling 2*n*k*d operations, in row blocks."""
-    run = _matmul_floor_run(points, num_centers)
-    run()
-    return best_of(run, repeats)
+    return best_of(_matmul_floor_run(points, num_centers), repeats)
 
 
 def _matmul_floor_run(points, num_centers):
-    """A callable doing the floor's products once."""
+    """A callable doing the floor's products once, already run once to warm up."""
     centers_t = np.ascontiguousarray(points[:num_centers].T)
     rows = min(len(points), 32768)
     out = np.empty((rows, num_centers), np.float32)
@@ -98,6 +96,7 @@ def _matmul_floor_run(points, num_centers):
             block = points[start:start + rows]
             np.matmul(block, centers_t, out=out[:len(block)])
 
+    run()
     return run
 
 
@@ -124,7 +123,6 @@ def paired_ratios(step, points, num_centers, pairs):
     right after a floor measurement (see `paired_floor`), and the ratio of each pair is kept.
     """
     floor_run = _matmul_floor_run(points, num_centers)
-    floor_run()
     ratios, steps, floors = [], [], []
     for _ in range(pairs):
         floors.append(paired_floor(floor_run))
@@ -209,20 +207,24 @@ def _step_timer(tf, between_steps=None):
     return StepTimer()
 
 
+def _full_batch_model(ke, k, init, seed):
+    """A full-batch KMeans in a new model_dir; kmeans++ draws as many candidates per center
+    as scikit-learn's (2 + ln k), so both run the same algorithm."""
+    return ke.KMeans(
+        k, model_dir=tempfile.mkdtemp(prefix="bench_kmeans_"), initial_clusters=init,
+        use_mini_batch=False, seed=seed, kmeans_plus_plus_num_retries=1 + int(np.log(k)))
+
+
 def _fit(ke, tf, points, spec, init):
     """Init + ITERATIONS Lloyd steps through KMeans.train, timed by parts.
 
-    kmeans++ draws as many candidates per center as scikit-learn's (2 + ln k), so both run
-    the same algorithm. The first call initializes and runs one step; the per-iteration time
-    is the median step time of a second call (a hook times the steps); the fixed cost of a
-    call is a third, one-step call less one iteration, and the init time the first call less
-    the third. Returns the model, its input_fn and the figures.
+    The first call initializes and runs one step; the per-iteration time is the median step
+    time of a second call (a hook times the steps); the fixed cost of a call is a third,
+    one-step call less one iteration, and the init time the first call less the third.
+    Returns the model, its input_fn and the figures.
     """
     input_fn = full_batch_input_fn(ke, points)
-    k = spec["centers"]
-    model = ke.KMeans(
-        k, model_dir=tempfile.mkdtemp(prefix="bench_kmeans_"), initial_clusters=init,
-        use_mini_batch=False, seed=SEED, kmeans_plus_plus_num_retries=1 + int(np.log(k)))
+    model = _full_batch_model(ke, spec["centers"], init, SEED)
 
     def train(steps, hooks=None):
         start = time.perf_counter()
@@ -243,7 +245,6 @@ def paired_train_steps(tf, model, input_fn, points, pairs):
     """(median step / floor, median floor s) over `pairs` steps of a train() call, each step
     timed right after a matmul floor (see `paired_ratios`)."""
     floor_run = _matmul_floor_run(points, len(model.cluster_centers()))
-    floor_run()
     timer = _step_timer(tf, lambda: paired_floor(floor_run))
     model.train(input_fn, steps=pairs + 1, hooks=[timer])
     floors, steps = np.array(timer.pairs).T
@@ -298,11 +299,7 @@ def _kmeans_plus_plus_init_s(ke, points, spec):
     by 2x between runs on the shared machine, so the speedup is the median of two pairs.
     """
     input_fn = full_batch_input_fn(ke, points)
-    k = spec["centers"]
-    model = ke.KMeans(
-        k, model_dir=tempfile.mkdtemp(prefix="bench_kmeans_"),
-        initial_clusters=ke.KMeans.KMEANS_PLUS_PLUS_INIT, use_mini_batch=False, seed=SEED + 1,
-        kmeans_plus_plus_num_retries=1 + int(np.log(k)))
+    model = _full_batch_model(ke, spec["centers"], ke.KMeans.KMEANS_PLUS_PLUS_INIT, SEED + 1)
     calls = []
     for _ in range(2):
         start = time.perf_counter()
@@ -382,14 +379,13 @@ def run_worker(kind, spec):
 def sklearn_full_batch(points, k):
     """A Lloyd fit of ITERATIONS iterations from scikit-learn's kmeans++ centers, its
     per-iteration time compared with the mean of two matmul floors measured just before and
-    just after it (best of two runs each). Its kmeans++ time is measured in our worker,
-    paired with ours."""
+    just after it (best of two runs each). Its kmeans++ time is measured by
+    `worker_sklearn_kmeans_plus_plus`, beside our worker."""
     from sklearn.cluster import KMeans, kmeans_plusplus
 
     centers, _ = kmeans_plusplus(points, k, random_state=SEED)
     model = KMeans(k, init=centers, n_init=1, max_iter=ITERATIONS, algorithm="lloyd", tol=0.0)
     floor_run = _matmul_floor_run(points, k)
-    floor_run()
     floor_before = paired_floor(floor_run)
     start = time.perf_counter()
     model.fit(points)
