@@ -4,61 +4,76 @@ Pure graph functions; the caller owns the variables they are assigned to.
 """
 import tensorflow as tf
 
-from kmeans_estimator.clustering.rows import ALIGNED_ROWS, by_row_count, row_range
+from kmeans_estimator.clustering.rows import by_row_count, row_range
 
-# The one-hot product beats the scatter-add up to about this many centers (see
-# cluster_sums_and_counts for the measurements).
-_ONE_HOT_MAX_CLUSTERS = 16
+# From this many points on, the compiled sums run as two halves side by side (see
+# cluster_sums_and_counts); below, the second call costs more than it saves.
+_HALVES_MIN_POINTS = 32768
 
-# From this many points on, the scatter-add runs as two halves side by side (see
-# _sums_by_scatter); below, the second op costs more than it saves.
-_HALVES_MIN_POINTS = 65536
-
-
-def _scatter_sums(points: tf.Tensor, indices: tf.Tensor, num_clusters: int) -> tf.Tensor:
-    return tf.tensor_scatter_nd_add(
-        tf.zeros([num_clusters, tf.shape(points)[1]], points.dtype),
-        indices[:, tf.newaxis], points)
+# Bits of a batch's row count kept in the number of rows summed by the compiled function
+# (see `compiled_row_count`).
+_COMPILED_ROW_BITS = 4
 
 
-def _scatter_sums_in_halves(
-    points: tf.Tensor, indices: tf.Tensor, num_clusters: int
-) -> tf.Tensor:
-    """`_scatter_sums` as two ops over the two halves of the batch, which run side by side.
+def compiled_row_count(num_rows):
+    """How many leading rows of a batch of `num_rows` the compiled sums take.
 
-    The halves are `rows.row_range` views, cut at a multiple of `rows.ALIGNED_ROWS` rows.
+    XLA compiles its function anew for every new shape (60-100 ms each on the development
+    machine, against well under a millisecond for a 1024-point mini-batch), so batches whose
+    size changes from step to step must not each get a shape of their own. The count kept
+    is `num_rows` with all but its 4 highest bits cleared: at least 8/9 of the rows, at most
+    8 distinct counts between two powers of two, and `num_rows` itself for the usual sizes
+    (1024, 500000 = 0b1111010000100100000 keeps 491520). The rest of the rows are summed op
+    by op.
+
+    Args:
+      num_rows: a Python int, or a scalar int32 tensor, at least 0.
+
+    Returns:
+      The count, of the same kind as `num_rows`.
     """
-    num_points = tf.shape(points)[0]
-    half = num_points // 2 // ALIGNED_ROWS * ALIGNED_ROWS
-    first = _scatter_sums(row_range(points, 0, half), indices[:half], num_clusters)
-    second = _scatter_sums(
-        row_range(points, half, num_points - half), indices[half:], num_clusters)
-    return first + second
+    if isinstance(num_rows, int):
+        dropped = max(num_rows.bit_length() - _COMPILED_ROW_BITS, 0)
+        return num_rows >> dropped << dropped
+    bit_length = tf.reduce_sum(tf.cast(
+        tf.bitwise.right_shift(num_rows, tf.range(31, dtype=num_rows.dtype)) > 0, num_rows.dtype))
+    dropped = tf.maximum(bit_length - _COMPILED_ROW_BITS, 0)
+    return tf.bitwise.left_shift(tf.bitwise.right_shift(num_rows, dropped), dropped)
 
 
-def _sums_by_scatter(
-    points: tf.Tensor, indices: tf.Tensor, num_clusters: int
-) -> tuple[tf.Tensor, tf.Tensor]:
-    # TensorFlow's scatter-add runs on one core. Two halves side by side took 47 against 70 ms
-    # for n=500000, d=100, k=500; cut with points[a:b] they were copies of the rows (191 MB
-    # more peak memory for that fit), hence the views.
-    sums = by_row_count(
-        points, _HALVES_MIN_POINTS - 1,
-        lambda: _scatter_sums(points, indices, num_clusters),
-        lambda: _scatter_sums_in_halves(points, indices, num_clusters),
-        name="in_halves")
-    counts = tf.math.bincount(
-        tf.cast(indices, tf.int32), minlength=num_clusters, maxlength=num_clusters,
-        dtype=points.dtype)
-    return sums, counts
+def _segment_sums(points: tf.Tensor, indices: tf.Tensor, num_clusters: int):
+    return (tf.math.unsorted_segment_sum(points, indices, num_clusters),
+            tf.math.unsorted_segment_sum(tf.ones_like(indices, points.dtype), indices, num_clusters))
 
 
-def _sums_by_one_hot(
-    points: tf.Tensor, indices: tf.Tensor, num_clusters: int
-) -> tuple[tf.Tensor, tf.Tensor]:
-    membership = tf.one_hot(indices, num_clusters, dtype=points.dtype)
-    sums = tf.matmul(membership, points, transpose_a=True)
-    counts = tf.reduce_sum(membership, axis=0)
+# On the shared 2-core development machine, float32, d=100: 16 against 47-54 ms (TensorFlow's
+# scatter-add in two halves side by side) for n=500000, k=500 as two compiled halves; 45-60
+# against 160-280 us for n=1024, k=100; 0.7-0.8 against 6 ms for n=50000, k=50.
+_COMPILED_SEGMENT_SUMS = tf.function(_segment_sums, jit_compile=True, autograph=False)
+
+
+def _compiled_sums(points: tf.Tensor, indices: tf.Tensor, num_clusters: int):
+    """`_segment_sums` of all rows by XLA, as two equal halves side by side from
+    `_HALVES_MIN_POINTS` rows on (XLA's scatter runs on one core). The halves are
+    `rows.row_range` views; the row count must come from `compiled_row_count`."""
+
+    def whole():
+        return _COMPILED_SEGMENT_SUMS(points, indices, num_clusters)
+
+    def halves():
+        half = tf.shape(points)[0] // 2
+        first = _COMPILED_SEGMENT_SUMS(row_range(points, 0, half), indices[:half], num_clusters)
+        second = _COMPILED_SEGMENT_SUMS(row_range(points, half, half), indices[half:], num_clusters)
+        return first[0] + second[0], first[1] + second[1]
+
+    return by_row_count(points, _HALVES_MIN_POINTS - 1, whole, halves, name="in_halves")
+
+
+def _scatter_sums(points: tf.Tensor, indices: tf.Tensor, num_clusters: int):
+    """`_segment_sums` op by op, for the few rows `compiled_row_count` leaves out."""
+    sums = tf.tensor_scatter_nd_add(
+        tf.zeros([num_clusters, tf.shape(points)[1]], points.dtype), indices[:, tf.newaxis], points)
+    counts = tf.math.bincount(indices, minlength=num_clusters, maxlength=num_clusters, dtype=points.dtype)
     return sums, counts
 
 
@@ -67,15 +82,14 @@ def cluster_sums_and_counts(
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Sums and counts the points assigned to each center.
 
-    Up to 16 centers this multiplies a one-hot `[n, k]` membership matrix with the points;
-    above, it scatter-adds the points into a `[k, d]` zero matrix and counts with a
-    bincount. Measured on the shared 2-core development machine (float32, ms per call, best
-    of 5; scatter-add / one-hot / `unsorted_segment_sum`, the former choice above 64
-    centers): n=500000 d=100 k=500: 60 / 660 / 182; n=500000 d=100 k=50: 56 / 91 / 161;
-    n=65536 d=100 k=100: 8.4 / 21.5 / 23.1; n=65536 d=100 k=50: 8.4 / 12.3 / 22.7;
-    n=65536 d=100 k=10: 7.9 / 4.8 / 18.2; n=16384 d=10 k=200: 0.84 / 2.03 / 1.21;
-    n=1024 d=100 k=100: 0.26 / 0.37 / 0.37; n=1024 d=100 k=50: 0.23 / 0.24 / 0.35;
-    n=100 d=2 k=3: 0.11 / 0.11 / 0.10.
+    The leading `compiled_row_count(n)` rows are summed by one XLA-compiled segment sum (two
+    side by side for large batches), the few rows left over by TensorFlow's scatter-add.
+    Measured on the shared 2-core development machine (float32, ms per call; compiled /
+    scatter-add / one-hot product / `unsorted_segment_sum` op by op): n=500000 d=100 k=500:
+    13-16 / 47-54 (in halves) / 340 / 96; n=500000 d=100 k=16: 8-11 / 21-23 / - / -;
+    n=65536 d=100 k=10: 0.7-0.9 / 2.6-3.3 / 4.8 / -; n=10000 d=20 k=20: 0.06-0.13 / 0.5-0.7
+    / - / -; n=1024 d=100 k=100: 0.05-0.09 / 0.14-0.28 / 0.26-0.31 / 0.19-0.33. Only tiny
+    batches (n=500, d=2, k=5: 0.03-0.1 against 0.02-0.05 ms) lose a few microseconds.
 
     Args:
       points: `[n, d]` float tensor.
@@ -87,9 +101,20 @@ def cluster_sums_and_counts(
       points' dtype.
     """
     with tf.name_scope("cluster_sums_and_counts"):
-        if num_clusters <= _ONE_HOT_MAX_CLUSTERS:
-            return _sums_by_one_hot(points, indices, num_clusters)
-        return _sums_by_scatter(points, indices, num_clusters)
+        indices = tf.cast(indices, tf.int32)
+        static_rows = tf.compat.dimension_value(points.shape[0])
+        num_rows = static_rows if static_rows is not None else tf.shape(points)[0]
+        compiled_rows = compiled_row_count(num_rows)
+        if static_rows is not None and compiled_rows == static_rows:
+            return _compiled_sums(points, indices, num_clusters)
+        leading = row_range(points, 0, compiled_rows)
+        if static_rows is not None:
+            leading.set_shape([compiled_rows, points.shape[1]])
+        sums, counts = _compiled_sums(leading, indices[:compiled_rows], num_clusters)
+        rest_sums, rest_counts = _scatter_sums(
+            row_range(points, compiled_rows, num_rows - compiled_rows), indices[compiled_rows:],
+            num_clusters)
+        return sums + rest_sums, counts + rest_counts
 
 
 def lloyd_update(centers: tf.Tensor, sums: tf.Tensor, counts: tf.Tensor) -> tf.Tensor:

@@ -11,32 +11,79 @@ def assigned_points() -> tuple[np.ndarray, np.ndarray]:
     return rng.normal(size=(50, 4)), rng.integers(0, 6, size=50)
 
 
+def _numpy_sums(points, indices, num_clusters):
+    sums = np.zeros((num_clusters, points.shape[1]))
+    np.add.at(sums, indices, points.astype(np.float64))
+    return sums, np.bincount(indices, minlength=num_clusters)
+
+
+def _batch(points, known_rows):
+    """`points` as a constant, or behind a placeholder hiding its number of rows."""
+    batch = tf.constant(points)
+    if known_rows:
+        return batch
+    return tf.compat.v1.placeholder_with_default(batch, [None, points.shape[1]])
+
+
 @pytest.mark.parametrize(
-    "sum_up",
-    [update._sums_by_scatter, update._sums_by_one_hot, update.cluster_sums_and_counts],
-    ids=["scatter", "one_hot", "chosen_by_shape"],
-)
+    "sum_up", [update._scatter_sums, update._compiled_sums, update.cluster_sums_and_counts],
+    ids=["op_by_op", "compiled", "cluster_sums_and_counts"])
 def test_cluster_sums_and_counts_match_numpy(run, assigned_points, dtype, sum_up):
     points, indices = assigned_points
-    sums, counts = run(lambda: sum_up(tf.constant(points, dtype), tf.constant(indices), 7))
-    expected_sums = np.zeros((7, 4))
-    np.add.at(expected_sums, indices, points)
+    sums, counts = run(lambda: sum_up(tf.constant(points, dtype), tf.constant(indices, tf.int32), 7))
+    expected_sums, expected_counts = _numpy_sums(points, indices, 7)
     assert sums.dtype == counts.dtype == dtype
     np.testing.assert_allclose(sums, expected_sums, rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(counts, np.bincount(indices, minlength=7))
+    np.testing.assert_array_equal(counts, expected_counts)
 
 
-@pytest.mark.parametrize("num_clusters", [update._ONE_HOT_MAX_CLUSTERS, update._ONE_HOT_MAX_CLUSTERS + 1],
-                         ids=["one_hot_sized", "scatter_sized"])
-def test_cluster_sums_and_counts_match_numpy_on_both_sides_of_the_switch(run, num_clusters):
-    rng = np.random.default_rng(5)
-    points, indices = rng.normal(size=(300, 3)), rng.integers(0, num_clusters, size=300)
+@pytest.mark.parametrize("known_rows", [True, False], ids=["static_rows", "unknown_rows"])
+@pytest.mark.parametrize("num_points", [1, 15, 1024, 1151, update._HALVES_MIN_POINTS + 37])
+def test_cluster_sums_and_counts_match_numpy_for_any_row_count(run, num_points, known_rows):
+    rng = np.random.default_rng(num_points)
+    points = rng.normal(size=(num_points, 3)).astype(np.float32)
+    indices = rng.integers(0, 20, size=num_points)
     sums, counts = run(lambda: update.cluster_sums_and_counts(
-        tf.constant(points), tf.constant(indices), num_clusters))
-    expected_sums = np.zeros((num_clusters, 3))
-    np.add.at(expected_sums, indices, points)
-    np.testing.assert_allclose(sums, expected_sums, rtol=1e-6, atol=1e-6)
-    np.testing.assert_array_equal(counts, np.bincount(indices, minlength=num_clusters))
+        _batch(points, known_rows), tf.constant(indices), 20))
+    expected_sums, expected_counts = _numpy_sums(points, indices, 20)
+    np.testing.assert_allclose(sums, expected_sums, rtol=1e-4, atol=1e-3)
+    np.testing.assert_array_equal(counts, expected_counts)
+
+
+@pytest.mark.parametrize("num_rows", [0, 1, 15, 16, 17, 1000, 1024, 1151, 65573, 500000, 2**31 - 1])
+def test_compiled_row_count_keeps_the_four_highest_bits(run, num_rows):
+    expected = int(bin(num_rows)[:6].ljust(len(bin(num_rows)), "0"), 2) if num_rows else 0
+    assert update.compiled_row_count(num_rows) == expected
+    assert run(lambda: update.compiled_row_count(tf.constant(num_rows, tf.int32))) == expected
+
+
+def test_compiled_row_count_leaves_at_most_an_eighth_and_few_distinct_counts():
+    sizes = range(16, 70000)
+    counts = [update.compiled_row_count(size) for size in sizes]
+    assert all(size - count <= size / 8 for size, count in zip(sizes, counts))
+    for low in (16, 1024, 32768):
+        assert len({update.compiled_row_count(size) for size in range(low, 2 * low)}) == 8
+    assert update.compiled_row_count(1024) == 1024
+    assert update.compiled_row_count(500000) == 491520
+
+
+def test_compiled_sums_of_a_large_batch_run_as_two_halves_that_cover_every_point(run):
+    num_points = 2 * update._HALVES_MIN_POINTS
+    points = np.ones((num_points, 3), np.float32)
+    indices = np.arange(num_points) % 2  # center 0 takes even rows, center 1 odd rows
+
+    calls = []
+
+    def build():
+        sums_and_counts = update._compiled_sums(tf.constant(points), tf.constant(indices, tf.int32), 2)
+        calls.extend(op for op in tf.compat.v1.get_default_graph().get_operations()
+                     if op.type in ("PartitionedCall", "StatefulPartitionedCall"))
+        return sums_and_counts
+
+    sums, counts = run(build)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(sums[:, 0], [num_points // 2, num_points // 2])
+    np.testing.assert_array_equal(counts, [num_points // 2, num_points // 2])
 
 
 def test_lloyd_update_moves_centers_to_means(run, dtype):
@@ -85,32 +132,3 @@ def test_mini_batch_update_keeps_centers_without_points(run, dtype):
 def test_relative_change_divides_by_one_plus_previous(run, dtype):
     change = run(lambda: update.relative_change(tf.constant(3.0, dtype), tf.constant(-4.0, dtype)))
     assert change == pytest.approx(7.0 / 5.0)
-
-
-@pytest.mark.parametrize("known_rows", [True, False], ids=["static_rows", "unknown_rows"])
-def test_large_batches_are_summed_in_two_halves_that_match_numpy(run, known_rows):
-    rng = np.random.default_rng(9)
-    num_points = update._HALVES_MIN_POINTS + 37  # halves of unequal size
-    points = rng.normal(size=(num_points, 3)).astype(np.float32)
-    indices = rng.integers(0, 20, size=num_points)
-
-    def build():
-        batch = tf.constant(points)
-        if not known_rows:
-            batch = tf.compat.v1.placeholder_with_default(batch, [None, 3])
-        return update.cluster_sums_and_counts(batch, tf.constant(indices), 20)
-
-    sums, counts = run(build)
-    expected_sums = np.zeros((20, 3))
-    np.add.at(expected_sums, indices, points.astype(np.float64))
-    np.testing.assert_allclose(sums, expected_sums, rtol=1e-4, atol=1e-2)
-    np.testing.assert_array_equal(counts, np.bincount(indices, minlength=20))
-
-
-def test_halves_are_cut_at_an_aligned_row_and_cover_every_point(run):
-    num_points = update._HALVES_MIN_POINTS + 37
-    points = np.ones((num_points, 3), np.float32)
-    indices = np.arange(num_points) % 2  # center 0 takes even rows, center 1 odd rows
-    sums = run(lambda: update._scatter_sums_in_halves(
-        tf.constant(points), tf.constant(indices), 2))
-    np.testing.assert_array_equal(sums[:, 0], [(num_points + 1) // 2, num_points // 2])
