@@ -191,7 +191,7 @@ def _weighted_kmeans_plus_plus(
     if metric == COSINE:
         offsets = tf.ones_like(points[:, 0])
     else:
-        # Blocked: the one-shot square-and-sum held an [n, d] temporary beside the points.
+        # One reduction: the square-and-sum held an [n, d] temporary beside the points.
         offsets = row_squared_norms(points)
     first = _sample_proportional(
         tf.ones_like(offsets) if weights is None else weights, 1, _sub_seed(seed, 0))
