@@ -84,3 +84,17 @@ def test_squared_distance_to_a_coinciding_center_is_not_negative(run, dtype):
 def test_unknown_metric_is_rejected():
     with tf.Graph().as_default(), pytest.raises(ValueError, match="metric must be one of"):
         distances.prepare_points(tf.zeros([2, 2]), "manhattan")
+
+
+@pytest.mark.parametrize("num_points", [100, distances._BLOCK_ENTRIES // 4 + 1], ids=["small", "large"])
+@pytest.mark.parametrize("known_rows", [True, False], ids=["static_rows", "unknown_rows"])
+def test_row_squared_norms_match_numpy_for_small_and_large_batches(run, num_points, known_rows):
+    points = np.random.default_rng(4).normal(size=(num_points, 4)).astype(np.float32)
+
+    def build():
+        batch = tf.constant(points)
+        if not known_rows:
+            batch = tf.compat.v1.placeholder_with_default(batch, [None, 4])
+        return distances.row_squared_norms(batch)
+
+    np.testing.assert_allclose(run(build), np.sum(points.astype(np.float64) ** 2, axis=1), rtol=1e-5)

@@ -132,3 +132,25 @@ def test_mini_batch_update_keeps_centers_without_points(run, dtype):
 def test_relative_change_divides_by_one_plus_previous(run, dtype):
     change = run(lambda: update.relative_change(tf.constant(3.0, dtype), tf.constant(-4.0, dtype)))
     assert change == pytest.approx(7.0 / 5.0)
+
+
+def _executed_op_types(fetches, feed_dict=None):
+    """The types of the ops one traced session run of `fetches` executed."""
+    metadata = tf.compat.v1.RunMetadata()
+    with tf.compat.v1.Session() as session:
+        session.run(fetches, feed_dict, options=tf.compat.v1.RunOptions(
+            trace_level=tf.compat.v1.RunOptions.FULL_TRACE), run_metadata=metadata)
+    return {node.timeline_label.split(" = ")[-1].split("(")[0]
+            for device in metadata.step_stats.dev_stats for node in device.node_stats}
+
+
+@pytest.mark.parametrize("num_points, op_by_op", [(1024, False), (1151, True)])
+def test_a_batch_of_a_compiled_row_count_skips_the_op_by_op_sums(num_points, op_by_op):
+    rng = np.random.default_rng(2)
+    with tf.Graph().as_default():
+        batch = tf.compat.v1.placeholder(tf.float32, [None, 3])
+        indices = tf.compat.v1.placeholder(tf.int64, [None])
+        sums_and_counts = update.cluster_sums_and_counts(batch, indices, 5)
+        executed = _executed_op_types(sums_and_counts, {
+            batch: rng.normal(size=(num_points, 3)), indices: rng.integers(0, 5, num_points)})
+    assert ("TensorScatterAdd" in executed) == op_by_op
