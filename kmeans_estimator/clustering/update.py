@@ -177,22 +177,12 @@ def mini_batch_update(
       Sculley, "Web-scale k-means clustering", WWW 2010.
     """
     with tf.name_scope("mini_batch_update"):
-        return _COMPILED_MINI_BATCH_UPDATE(centers, total_counts, sums, counts)
-
-
-def _mini_batch_update(centers, total_counts, sums, counts):
-    new_total_counts = total_counts + counts
-    # A center without points in the batch has sum 0 and count 0, so its step is exactly 0
-    # and it stays where it is.
-    step = (sums - counts[:, tf.newaxis] * centers) / tf.maximum(
-        new_total_counts[:, tf.newaxis], 1.0)
-    return centers + step, new_total_counts
-
-
-# One compiled call instead of seven ops: each op costs a few microseconds of dispatch, and a
-# mini-batch step of 1024 points takes about a millisecond. Its shapes, [k, d] and [k], are
-# the same in every step, so it is compiled once.
-_COMPILED_MINI_BATCH_UPDATE = tf.function(_mini_batch_update, jit_compile=True, autograph=False)
+        new_total_counts = tf.add(total_counts, counts)
+        # A center without points in the batch has sum 0 and count 0, so its step is
+        # exactly 0 and it stays where it is.
+        step = (sums - counts[:, tf.newaxis] * centers) / tf.maximum(
+            new_total_counts[:, tf.newaxis], 1.0)
+        return centers + step, new_total_counts
 
 
 def relative_change(loss: tf.Tensor, previous_loss: tf.Tensor) -> tf.Tensor:
