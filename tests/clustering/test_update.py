@@ -154,3 +154,13 @@ def test_a_batch_of_a_compiled_row_count_skips_the_op_by_op_sums(num_points, op_
         executed = _executed_op_types(sums_and_counts, {
             batch: rng.normal(size=(num_points, 3)), indices: rng.integers(0, 5, num_points)})
     assert ("TensorScatterAdd" in executed) == op_by_op
+
+
+@pytest.mark.parametrize("num_points, compiled", [(1024, False), (update._HALVES_MIN_POINTS, True)])
+def test_only_batches_known_to_be_large_build_the_compiled_sums(num_points, compiled):
+    with tf.Graph().as_default() as graph:
+        update.cluster_sums_and_counts(
+            tf.zeros([num_points, 3]), tf.zeros([num_points], tf.int32), 5)
+    calls = [op for op in graph.get_operations()
+             if op.type in ("PartitionedCall", "StatefulPartitionedCall")]
+    assert bool(calls) == compiled
