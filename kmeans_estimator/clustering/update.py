@@ -7,7 +7,8 @@ import tensorflow as tf
 from kmeans_estimator.clustering.rows import by_row_count, row_range
 
 # From this many points on, the compiled sums run as two halves side by side (see
-# cluster_sums_and_counts); below, the second call costs more than it saves.
+# cluster_sums_and_counts); below, the second call costs more than it saves. A batch known
+# while building the graph to hold fewer points is not compiled at all.
 _HALVES_MIN_POINTS = 32768
 
 # Bits of a batch's row count kept in the number of rows summed by the compiled function
