@@ -229,9 +229,9 @@ def kmeans_plus_plus_init(
     for the cosine metric), "best" meaning it leaves the smallest sum of min(D, distance to the
     candidate). All candidates of a round are scored with one matrix product against the
     batch, so each center costs one pass over it: on the shared 2-core development machine,
-    n=500000, d=100, k=500 take 15 s with 8 candidates (28 ms a round, 59 ms before the
-    XLA-compiled [n, c] step; 43-80 s in scikit-learn's kmeans_plusplus, 171 s in the
-    original Estimator) and about the same with 3 candidates (24-26 ms a round).
+    n=500000, d=100, k=500 take 8.6-11 s with 8 candidates (16-22 ms a round, 13-15 ms of it
+    the XLA-compiled [n, c] step; 59 ms a round before that step; 34-70 s in scikit-learn's
+    kmeans_plusplus, 171 s in the original Estimator); 3 candidates, 15-17 ms a round.
 
     Args:
       points: `[n, d]` float tensor, already passed through `distances.prepare_points`.
