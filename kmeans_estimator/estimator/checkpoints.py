@@ -6,6 +6,7 @@ the original tf.estimator work unchanged.
 """
 import hashlib
 import os
+import re
 
 import tensorflow as tf
 
@@ -133,10 +134,15 @@ def write_graph_text(graph_def, model_dir):
     Returns True when it wrote the file.
 
     Formatting a GraphDef as text took 0.14 s of every 0.4 s `train(steps=1)` call on a
-    k-means graph, for a file that is the same on every call of one Estimator.
+    k-means graph, for a file that is the same on every call of one Estimator. "The same"
+    is judged by `graph_digest`, which ignores the numbers TensorFlow appends to the names
+    of a graph's functions on every build. The text is protobuf's own C text encoder's
+    (`str()` of the message, which `text_format.Parse` reads back to an equal GraphDef):
+    7 ms against 60 ms for `tf.io.write_graph` on a 50000 x 8 full-batch k-means graph.
+    The file is replaced atomically, so a reader never sees half of it.
     """
     path = os.path.join(model_dir, GRAPH_FILENAME)
-    digest = hashlib.sha256(graph_def.SerializeToString(deterministic=True)).hexdigest()
+    digest = graph_digest(graph_def)
     try:
         stat = os.stat(path)
         on_disk = (stat.st_size, stat.st_mtime_ns)
@@ -144,13 +150,58 @@ def write_graph_text(graph_def, model_dir):
         on_disk = None
     if on_disk is not None and _WRITTEN_GRAPHS.get(path) == (digest,) + on_disk:
         return False
-    tf.io.write_graph(graph_def, model_dir, GRAPH_FILENAME, as_text=True)
+    tf.io.gfile.makedirs(model_dir)
+    temporary = f"{path}.tmp{os.getpid()}"
+    with tf.io.gfile.GFile(temporary, "w") as graph_file:
+        graph_file.write(str(graph_def))
+    tf.io.gfile.rename(temporary, path, overwrite=True)
     try:
         stat = os.stat(path)
         _WRITTEN_GRAPHS[path] = (digest, stat.st_size, stat.st_mtime_ns)
     except OSError:
         _WRITTEN_GRAPHS.pop(path, None)
     return True
+
+
+# What differs between two builds of one model's graph: the unique number TensorFlow
+# appends to every function it adds (tf.cond branches, loop bodies, tf.function and
+# tf.data functions: "in_halves_true_359" then "in_halves_true_986"; a one-shot
+# iterator's dataset function gets a random one, "_make_dataset_6tm4QyWEu2E"), the order
+# of the function library, and the token of each Python function a tf.data generator
+# calls ("pyfunc_2" then "pyfunc_5").
+_PY_FUNC_TOKEN = re.compile(r"pyfunc_\d+")
+_UNIQUE_SUFFIX = re.compile(r"(?<=^_make_dataset)_[A-Za-z0-9_-]+$|_\d+$")
+
+
+def graph_digest(graph_def):
+    """A digest of `graph_def` that is the same for every build of the same model.
+
+    Hashes the text form (protobuf's C encoder: a few ms) with function names stripped of
+    their unique number suffix and py_func tokens of their number, the functions in sorted
+    order. Any other difference (an op, a shape, a constant, an attribute) changes it.
+    """
+    names = sorted({function.signature.name for function in graph_def.library.function},
+                   key=len, reverse=True)
+    name_pattern = re.compile("|".join(re.escape(name) for name in names)) if names else None
+
+    def canonical_text(message):
+        text = str(message)
+        if name_pattern is not None:
+            text = name_pattern.sub(lambda match: _UNIQUE_SUFFIX.sub("", match.group(0)), text)
+        return _PY_FUNC_TOKEN.sub("pyfunc", text)
+
+    nodes = tf.compat.v1.GraphDef()
+    nodes.CopyFrom(graph_def)
+    nodes.ClearField("library")
+    parts = [canonical_text(nodes)]
+    parts += sorted(canonical_text(function) for function in graph_def.library.function)
+    parts += sorted(canonical_text(gradient) for gradient in graph_def.library.gradient)
+    digest = hashlib.sha256()
+    for part in parts:
+        encoded = part.encode()
+        digest.update(len(encoded).to_bytes(8, "little"))
+        digest.update(encoded)
+    return digest.hexdigest()
 
 
 def write_meta_graph(serialized_meta_graph, checkpoint_path):
