@@ -152,9 +152,14 @@ def write_graph_text(graph_def, model_dir):
         return False
     tf.io.gfile.makedirs(model_dir)
     temporary = f"{path}.tmp{os.getpid()}"
-    with tf.io.gfile.GFile(temporary, "w") as graph_file:
-        graph_file.write(str(graph_def))
-    tf.io.gfile.rename(temporary, path, overwrite=True)
+    try:
+        with tf.io.gfile.GFile(temporary, "w") as graph_file:
+            graph_file.write(str(graph_def))
+        tf.io.gfile.rename(temporary, path, overwrite=True)
+    except BaseException:
+        if tf.io.gfile.exists(temporary):  # The old graph.pbtxt, if any, stays as it was.
+            tf.io.gfile.remove(temporary)
+        raise
     try:
         stat = os.stat(path)
         _WRITTEN_GRAPHS[path] = (digest, stat.st_size, stat.st_mtime_ns)
