@@ -169,7 +169,11 @@ def _nearest_in_block(
 
 
 def nearest_centers(
-    points: tf.Tensor, centers: tf.Tensor, metric: str, block_rows: int | None = None
+    points: tf.Tensor,
+    centers: tf.Tensor,
+    metric: str,
+    block_rows: int | None = None,
+    squared_norms: tf.Tensor | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Finds the nearest center of every point and the distance to it.
 
@@ -191,6 +195,8 @@ def nearest_centers(
         so that blocks are views of an aligned batch, not copies). Inputs with at most
         that many rows are done in one block without a loop: decided while building the graph
         when n is known, at run time (a `tf.cond`) when it is not.
+      squared_norms: optional `[n]` `row_squared_norms(points)`, for callers that search
+        the same points with many sets of centers; only read for `SQUARED_EUCLIDEAN`.
 
     Returns:
       `(indices, distances)`: int64 `[n]` index of the nearest center, and `[n]` distance to
@@ -212,7 +218,9 @@ def nearest_centers(
         )
         if metric == COSINE:
             return indices, 1.0 + best_scores
-        return indices, tf.maximum(best_scores + row_squared_norms(points), 0.0)
+        if squared_norms is None:
+            squared_norms = row_squared_norms(points)
+        return indices, tf.maximum(best_scores + squared_norms, 0.0)
 
 
 def pairwise_distances(

@@ -299,9 +299,10 @@ def kmeans_parallel_init(
         first = tf.random.stateless_uniform(
             [1], seed=_sub_seed(seed, 0), maxval=num_points, dtype=tf.int32)
         first_center = tf.gather(points, first)
+        # Taken once: every round and the final assignment search the same points.
+        squared_norms = None if metric == COSINE else row_squared_norms(points)
         min_distances = pairwise_distances(
-            points, first_center, metric,
-            squared_norms=None if metric == COSINE else row_squared_norms(points))[:, 0]
+            points, first_center, metric, squared_norms=squared_norms)[:, 0]
         oversampling = tf.cast(oversampling_factor * num_clusters, points.dtype)
 
         def sample_round(round_index, candidates, min_distances):
@@ -314,7 +315,8 @@ def kmeans_parallel_init(
             # The first center, already accounted for in min_distances, keeps the search
             # defined when a round samples nothing.
             _, new_distances = nearest_centers(
-                points, tf.concat([first_center, sampled], axis=0), metric)
+                points, tf.concat([first_center, sampled], axis=0), metric,
+                squared_norms=squared_norms)
             return (round_index + 1, tf.concat([candidates, sampled], axis=0),
                     tf.minimum(min_distances, new_distances))
 
@@ -329,7 +331,7 @@ def kmeans_parallel_init(
         num_candidates = tf.shape(candidates)[0]
 
         def reduce_candidates():
-            nearest, _ = nearest_centers(points, candidates, metric)
+            nearest, _ = nearest_centers(points, candidates, metric, squared_norms=squared_norms)
             weights = tf.math.unsorted_segment_sum(
                 tf.ones_like(points[:, 0]), nearest, num_candidates)
             return _weighted_kmeans_plus_plus(

@@ -66,6 +66,26 @@ def test_nearest_centers_match_numpy(run, metric, dtype, points_and_centers, blo
     np.testing.assert_allclose(nearest, expected.min(axis=1), rtol=1e-4, atol=1e-4)
 
 
+def test_nearest_centers_add_the_given_squared_norms(run, points_and_centers):
+    """Norms taken once by the caller (k-means|| searches the same points every round) are
+    the ones added to the winning scores."""
+    points, centers = (array.astype(np.float32) for array in points_and_centers)
+
+    def build():
+        inputs, centers_tensor = tf.constant(points), tf.constant(centers)
+        norms = distances.row_squared_norms(inputs)
+        metric = distances.SQUARED_EUCLIDEAN
+        return (distances.nearest_centers(inputs, centers_tensor, metric),
+                distances.nearest_centers(inputs, centers_tensor, metric, squared_norms=norms),
+                distances.nearest_centers(inputs, centers_tensor, metric,
+                                          squared_norms=norms + 1e6))
+
+    (indices, nearest), (given_indices, given), (_, shifted) = run(build)
+    np.testing.assert_array_equal(given_indices, indices)
+    np.testing.assert_array_equal(given, nearest)
+    np.testing.assert_allclose(shifted, nearest + 1e6, rtol=1e-6)
+
+
 def test_nearest_centers_keeps_static_row_count_across_blocks(metric, points_and_centers):
     points, centers = points_and_centers
     with tf.Graph().as_default():
