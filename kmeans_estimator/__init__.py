@@ -7,8 +7,11 @@ becomes `kmeans_estimator.Estimator`, `tf.estimator.export` becomes
 `kmeans_estimator.export`, `tf.compat.v1.estimator.inputs` becomes
 `kmeans_estimator.inputs`.
 """
+from kmeans_estimator._allocator import prefer_bfc_cpu_allocator
 from kmeans_estimator._tensorflow_check import require_tensorflow
 
+# Before TensorFlow allocates anything (see the function's docstring).
+prefer_bfc_cpu_allocator()
 require_tensorflow()
 
 from kmeans_estimator import experimental, export, inputs  # noqa: E402

@@ -1,8 +1,33 @@
-"""The package's public surface and its install-time guard."""
+"""The package's public surface, its install-time guard and its choice of CPU allocator."""
+import os
 import subprocess
 import sys
 
+import pytest
+
 import kmeans_estimator
+from kmeans_estimator._allocator import ALLOCATOR_VARIABLE
+
+# Prints "bfc" when TensorFlow's CPU allocator keeps statistics (only the BFC allocator does),
+# "default" when asking for them fails.
+_REPORT_ALLOCATOR = """
+import kmeans_estimator
+import tensorflow as tf
+try:
+    tf.config.experimental.get_memory_info("CPU:0")
+    print("bfc")
+except ValueError:
+    print("default")
+"""
+
+
+def _allocator_in_fresh_process(setting):
+    env = {name: value for name, value in os.environ.items() if name != ALLOCATOR_VARIABLE}
+    if setting is not None:
+        env[ALLOCATOR_VARIABLE] = setting
+    result = subprocess.run([sys.executable, "-c", _REPORT_ALLOCATOR], capture_output=True,
+                            text=True, env=env, check=True)
+    return result.stdout.split()[-1]
 
 
 def test_public_names_mirror_tf_estimator():
@@ -29,3 +54,8 @@ def test_import_without_tensorflow_names_both_extras():
     assert result.returncode != 0
     assert "kmeans-estimator[cpu]" in result.stderr
     assert "kmeans-estimator[gpu]" in result.stderr
+
+
+@pytest.mark.parametrize("setting, expected", [(None, "bfc"), ("false", "default")])
+def test_import_chooses_bfc_cpu_allocator_unless_the_environment_did(setting, expected):
+    assert _allocator_in_fresh_process(setting) == expected
