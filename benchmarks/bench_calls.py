@@ -22,6 +22,9 @@ import time
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The environment before kmeans_estimator is imported here, which sets TF_CPU_ALLOCATOR_USE_BFC
+# unless it was set: the original runs with the allocator its users had.
+STARTING_ENVIRONMENT = dict(os.environ)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
@@ -141,7 +144,7 @@ def measure_ours(rounds):
 
 
 def measure_original(python, rounds):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(STARTING_ENVIRONMENT, TF_CPP_MIN_LOG_LEVEL="2")
     finished = subprocess.run(
         [python, "-c", ORIGINAL_WORKLOAD, json.dumps([SMALL, LARGE, rounds])],
         capture_output=True, text=True, env=env, check=False)

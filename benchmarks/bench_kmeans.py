@@ -275,6 +275,8 @@ def worker_full_batch(spec):
     result.update({f"parallel_{key}": value for key, value in parallel.items()})
     result["last_init_s"] = _kmeans_plus_plus_init_s(ke, points, spec)
     result["init_s"] = min(result["first_init_s"], result["last_init_s"])
+    # kmeans_estimator chooses TensorFlow's BFC allocator unless the environment did.
+    result["cpu_allocator_use_bfc"] = os.environ.get("TF_CPU_ALLOCATOR_USE_BFC")
     return result
 
 
@@ -486,6 +488,7 @@ def bench_shape(shape, quick):
         "inertia_ratio": ours_pp["inertia"] / sk["inertia"],
         "inertia_ratio_parallel": ours_par["inertia"] / sk["inertia"],
         "call_s": ours_pp["call_s"],
+        "cpu_allocator_use_bfc": ours_pp["cpu_allocator_use_bfc"],
         "peak_rss_mb": ours_pp["peak_rss_mb"],
         "rss_after_import_mb": ours_pp["rss_after_import_mb"],
         "rss_net_mb": rss_net,
@@ -602,6 +605,7 @@ def main():
         print(f"  done {shape} after {time.perf_counter() - started:.0f} s", file=sys.stderr)
     mini = bench_mini_batch(args.quick)
     print_table(rows, mini)
+    print(f"TF_CPU_ALLOCATOR_USE_BFC in our workers: {rows[0]['cpu_allocator_use_bfc']}")
     print(f"total {time.perf_counter() - started:.0f} s")
     if args.json:
         with open(args.json, "w") as out:

@@ -228,10 +228,12 @@ def kmeans_plus_plus_init(
     with probability proportional to their distance D(x) to the nearest chosen center (1 - cos
     for the cosine metric), "best" meaning it leaves the smallest sum of min(D, distance to the
     candidate). All candidates of a round are scored with one matrix product against the
-    batch, so each center costs one pass over it: on the shared 2-core development machine,
-    n=500000, d=100, k=500 take 8.6-11 s with 8 candidates (16-22 ms a round, 13-15 ms of it
-    the XLA-compiled [n, c] step; 59 ms a round before that step; 34-70 s in scikit-learn's
-    kmeans_plusplus, 171 s in the original Estimator); 3 candidates, 15-17 ms a round.
+    batch, so each center costs one pass over it. On the shared 2-core development machine,
+    n=500000, d=100, k=500 with 8 candidates take 8.6-11 s with AVX-512: 16-22 ms a round, 13-15
+    ms of it the XLA-compiled [n, c] step, 59 ms a round before that step. With AVX2 only they
+    take about 20 s, about 40 ms a round, 26-30 ms of it the product alone. scikit-learn's
+    kmeans_plusplus took 34-94 s on those machines and the original Estimator 171 s. With 3
+    candidates a round took 15-17 ms with AVX-512.
 
     Args:
       points: `[n, d]` float tensor, already passed through `distances.prepare_points`.
