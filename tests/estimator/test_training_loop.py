@@ -100,9 +100,14 @@ def test_an_observer_can_end_training_and_the_end_is_checkpointed(tmp_path, line
 
 
 def _diverging_model_fn(features, labels, mode, params):
-    """The linear model whose loss turns NaN from the third step on."""
-    spec = linear_model_fn(features, labels, mode, params)
-    step = tf.compat.v1.train.get_global_step()
+    """The linear model whose loss turns NaN from the third step on.
+
+    The step is read before the train op increments it: an unordered read saw the
+    incremented step in some runs, so the loss turned NaN one step early.
+    """
+    step = tf.identity(tf.compat.v1.train.get_global_step())
+    with tf.control_dependencies([step]):
+        spec = linear_model_fn(features, labels, mode, params)
     loss = tf.where(step >= 2, tf.constant(np.nan, tf.float32), spec.loss)
     return spec._replace(loss=loss)
 
