@@ -9,6 +9,7 @@ Points are clustered in float32 whatever their input dtype (float64 and
 integer inputs are cast), so the `clusters` variable and checkpoints are the
 same as the original's.
 """
+import collections
 import numbers
 import time
 
@@ -42,8 +43,12 @@ class _LossRelativeChangeHook(ScheduledHook):
     def __init__(self, tolerance):
         self._tolerance = tolerance
         self._previous = None
+        self._last_step = None
 
     def observe(self, session, step, loss):
+        if step == self._last_step:  # A run that only chose initial centers.
+            return False
+        self._last_step = step
         loss = float(loss)
         previous, self._previous = self._previous, loss
         if previous is not None:
@@ -54,41 +59,57 @@ class _LossRelativeChangeHook(ScheduledHook):
         return False
 
 
-class _InitializeClustersHook(tf.compat.v1.train.SessionRunHook):
-    """Chooses the initial centers before the first training step.
+class _InitializeClustersHook(ScheduledHook):
+    """Reports the chief's choice of initial centers; makes other workers wait for it.
 
-    The chief runs the init op on successive input batches until every center is
-    chosen; other workers wait for it. Running out of input first is an error
-    that names how many centers were wanted and how many were chosen (with
-    random initialization, every point seen becomes a center, so that is the
-    number of points the input held).
+    On the chief, the train op itself chooses the centers from its batch while they are
+    not all chosen, then runs its step on that same batch, so that the first `train()` call
+    trains as many steps as later ones. Centers are distinct points: a run that finds
+    fewer distinct points than `num_clusters` assigns nothing, and this hook raises an
+    error naming both numbers before anything is saved; so does an input that ends before
+    every center is chosen (this hook is a chief hook, ended before the checkpoint hook).
+    Other workers wait until the chief has initialized the centers.
     """
 
-    def __init__(self, init_op, initialized, num_chosen, num_clusters, is_chief):
-        self._init_op = init_op
+    def __init__(self, init, initialized, num_clusters, is_chief, source):
+        self._init = init
         self._initialized = initialized
-        self._num_chosen = num_chosen
         self._num_clusters = num_clusters
         self._is_chief = is_chief
+        self._source = source
+        self._done = False
 
     def after_create_session(self, session, coord):
-        while not session.run(self._initialized):
-            if not self._is_chief:
-                time.sleep(1)
-                continue
-            try:
-                session.run(self._init_op)
-            except (tf.errors.OutOfRangeError, StopIteration):
-                chosen = session.run(self._num_chosen)
-                if chosen == 0:
-                    raise ValueError(
-                        f"KMeans input is empty: the input ended before any of the "
-                        f"num_clusters={self._num_clusters} initial centers was chosen"
-                    ) from None
-                raise ValueError(
-                    f"num_clusters={self._num_clusters} is larger than the points available for "
-                    f"initialization: the input ended after {chosen} initial centers were chosen"
-                ) from None
+        self._done = False
+        while not self._is_chief and not session.run(self._initialized):
+            time.sleep(1)
+
+    def observe(self, session, step, loss):
+        if self._done or not self._is_chief:
+            return False
+        shortfall, self._done = session.run([self._init.shortfall, self._initialized])
+        if shortfall >= 0:
+            raise ValueError(
+                f"num_clusters={self._num_clusters} is larger than the number of distinct "
+                f"points available for initialization: {self._source} holds only "
+                f"{shortfall} distinct points (repeated centers would stay empty)"
+            )
+        return False
+
+    def end(self, session):
+        if self._done or not self._is_chief or session.run(self._initialized):
+            return
+        chosen = session.run(self._init.num_chosen)
+        if chosen == 0:
+            raise ValueError(
+                f"KMeans input is empty: the input ended before any of the "
+                f"num_clusters={self._num_clusters} initial centers was chosen"
+            )
+        raise ValueError(
+            f"num_clusters={self._num_clusters} is larger than the number of distinct "
+            f"points available for initialization: the input ended after {chosen} "
+            f"distinct initial centers were chosen"
+        )
 
 
 def _is_integer(value):
@@ -114,6 +135,14 @@ def _as_initial_centers(initial_clusters):
         )
     if not np.all(np.isfinite(centers)):
         raise ValueError("initial_clusters contains NaN or Inf values")
+    _, first_rows, inverse = np.unique(centers, axis=0, return_index=True, return_inverse=True)
+    repeated = [row for row, group in enumerate(inverse.ravel()) if first_rows[group] != row]
+    if repeated:
+        row = repeated[0]
+        raise ValueError(
+            f"initial_clusters must hold distinct centers, got row {row} equal to row "
+            f"{first_rows[inverse.ravel()[row]]} ({len(repeated)} repeated rows in all)"
+        )
     return centers.astype(np.float32)
 
 
@@ -183,6 +212,13 @@ def _finite(tensor):
     distance exists, checks the points themselves.
     """
     return tf.debugging.assert_all_finite(tensor, _NON_FINITE_MESSAGE)
+
+
+class _Initialization(collections.namedtuple(
+        "_Initialization", ["ready", "num_chosen", "shortfall"])):
+    """What initialization leaves for the step and its hook: whether every center is chosen
+    (after this run's choice), the local count of centers chosen, and a local variable
+    holding -1, or the number of distinct points found when a run found too few."""
 
 
 class _Settings:
@@ -346,8 +382,13 @@ class KMeans(Estimator):
             INITIALIZED_VAR_NAME, shape=[], dtype=tf.bool,
             initializer=tf.compat.v1.constant_initializer(False), trainable=False,
         )
+        initialization = None
+        if mode == ModeKeys.TRAIN and config.is_chief:
+            initialization, centers_now = self._initialize_in_step(points, centers, initialized)
+        else:
+            centers_now = centers
         with tf.name_scope("kmeans/assign"):
-            nearest, nearest_distance = distances.nearest_centers(points, centers, metric)
+            nearest, nearest_distance = distances.nearest_centers(points, centers_now, metric)
             nearest_distance = _finite(nearest_distance)
             # Every update reads the assignments, so none runs before the check.
             with tf.control_dependencies([nearest_distance]):
@@ -362,23 +403,75 @@ class KMeans(Estimator):
             )
 
         tf.compat.v1.summary.scalar("loss/raw", loss)
-        with tf.name_scope("kmeans/check_input"):
-            init_points = _finite(points)
-        init_op, num_chosen = self._init_op(init_points, centers, initialized)
-        if settings.use_mini_batch:
-            step_op = self._mini_batch_step(points, centers, nearest, k)
+
+        def step():
+            with tf.control_dependencies([centers_now]):  # Reads of `centers` see the init.
+                if settings.use_mini_batch:
+                    step_op = self._mini_batch_step(points, centers, nearest, k)
+                else:
+                    with tf.name_scope("kmeans/update"):
+                        sums, counts = update.cluster_sums_and_counts(points, nearest, k)
+                        step_op = centers.assign(
+                            self._unit_if_cosine(update.lloyd_update(centers, sums, counts)))
+            with tf.control_dependencies([step_op]):
+                return tf.constant(True)
+
+        global_step = tf.compat.v1.train.get_global_step()
+        if initialization is None:
+            with tf.control_dependencies([step()]):
+                train_op = tf.compat.v1.assign_add(global_step, 1, name="train_op")
         else:
-            with tf.name_scope("kmeans/update"):
-                sums, counts = update.cluster_sums_and_counts(points, nearest, k)
-                step_op = centers.assign(self._unit_if_cosine(update.lloyd_update(centers, sums, counts)))
-        with tf.control_dependencies([step_op]):
-            train_op = tf.compat.v1.assign_add(tf.compat.v1.train.get_global_step(), 1, name="train_op")
-        training_hooks = [
-            _InitializeClustersHook(init_op, initialized, num_chosen, k, config.is_chief)
-        ]
+            # A run whose batch did not complete the centers (random or callable init on
+            # batches smaller than k) trains no step: the global step stays.
+            stepped = tf.cond(initialization.ready, step, lambda: tf.constant(False),
+                              name="kmeans/step_if_initialized")
+            train_op = tf.compat.v1.assign_add(
+                global_step, tf.cast(stepped, global_step.dtype.base_dtype), name="train_op")
+        init_hook = _InitializeClustersHook(initialization, initialized, k, config.is_chief,
+                                            self._init_source())
+        training_hooks = []
         if settings.relative_tolerance is not None:
             training_hooks.append(_LossRelativeChangeHook(settings.relative_tolerance))
-        return EstimatorSpec(mode, loss=loss, train_op=train_op, training_hooks=training_hooks)
+        if config.is_chief:
+            return EstimatorSpec(mode, loss=loss, train_op=train_op, training_hooks=training_hooks,
+                                 training_chief_hooks=[init_hook])
+        return EstimatorSpec(mode, loss=loss, train_op=train_op,
+                             training_hooks=[init_hook] + training_hooks)
+
+    def _initialize_in_step(self, points, centers, initialized):
+        """Chooses the centers from this run's batch while they are not all chosen.
+
+        Returns the `_Initialization` and the centers the step runs with, read after the
+        choice. Choosing is a `tf.cond` that returns values (kmeans++ runs only while the
+        centers are not chosen); the variables then take those values in every run.
+        """
+        num_chosen = tf.compat.v1.get_local_variable(
+            "kmeans_num_initialized_centers", shape=[], dtype=tf.int32,
+            initializer=tf.compat.v1.zeros_initializer(),
+        )
+        shortfall = tf.compat.v1.get_local_variable(
+            "kmeans_init_shortfall", shape=[], dtype=tf.int32,
+            initializer=tf.compat.v1.constant_initializer(-1),
+        )
+        with tf.name_scope("kmeans/init"):
+            def keep():  # Initialized, maybe restored: every center is chosen.
+                return centers.read_value(), tf.constant(self._settings.num_clusters), tf.constant(-1)
+
+            def choose():
+                with tf.name_scope("check_input"):
+                    init_points = _finite(points)
+                return self._initial_values(init_points, centers, num_chosen)
+
+            new_centers, new_count, new_shortfall = tf.cond(initialized, keep, choose)
+            ready = tf.equal(new_count, self._settings.num_clusters)
+            assigned = [
+                centers.assign(new_centers), num_chosen.assign(new_count),
+                initialized.assign(ready), shortfall.assign(new_shortfall),
+            ]
+            with tf.control_dependencies(assigned):
+                centers_now = tf.identity(new_centers, name="centers")
+                ready = tf.identity(ready, name="ready")
+        return _Initialization(ready, num_chosen, shortfall), centers_now
 
     def _seed_pair(self, counter):
         """The [2] int32 seed of the stateless init ops; random when no seed was given."""
@@ -388,49 +481,60 @@ class KMeans(Estimator):
             base = tf.constant(self._settings.seed % (2**31 - 1), dtype=tf.int32)
         return tf.stack([base, tf.cast(counter, tf.int32)])
 
-    def _init_op(self, points, centers, initialized):
-        """Returns (op choosing centers from one batch, count of centers chosen so far)."""
+    def _init_source(self):
+        """Where the initial centers come from, as the shortfall error names it."""
+        initial = self._settings.initial_clusters
+        if isinstance(initial, str) and initial != self.RANDOM_INIT:
+            return f"the first batch (initial_clusters={initial!r} chooses all centers from it)"
+        if callable(initial) and not isinstance(initial, str):
+            return "the initial_clusters callable's result, over the batches seen,"
+        return "the input"
+
+    def _initial_values(self, points, centers, num_chosen):
+        """Chooses centers from one batch: returns (centers, count chosen, shortfall).
+
+        The shortfall is -1, or the number of distinct points available when the batch
+        (for kmeans++, k-means|| and given centers) or the input so far (random and
+        callable inits, which fill the centers batch by batch) holds fewer than k.
+        """
         settings = self._settings
         k = settings.num_clusters
         initial = settings.initial_clusters
         metric = settings.distance_metric
-        # Chosen centers are counted in a local variable: a partial
-        # initialization is never checkpointed, and checkpoints keep the
-        # original's variables only.
-        num_chosen = tf.compat.v1.get_local_variable(
-            "kmeans_num_initialized_centers", shape=[], dtype=tf.int32,
-            initializer=tf.compat.v1.zeros_initializer(),
-        )
-        with tf.name_scope("kmeans/init"):
-            # Given centers, kmeans++ and k-means|| choose all k centers at once.
-            if isinstance(initial, np.ndarray):
-                chosen = self._unit_if_cosine(tf.constant(initial, dtype=COMPUTE_DTYPE))
-            elif initial == self.KMEANS_PLUS_PLUS_INIT:
-                chosen = init.kmeans_plus_plus_init(
-                    points, k, settings.kmeans_plus_plus_num_retries, self._seed_pair(0), metric
-                )
-            elif initial == self.KMEANS_PARALLEL_INIT:
-                chosen = init.kmeans_parallel_init(points, k, self._seed_pair(0), metric)
-            else:
-                chosen = None
-            if chosen is not None:
-                return self._finish_init(centers.assign(chosen), initialized, num_chosen, k), num_chosen
-            # Random and callable inits fill the centers batch by batch.
-            needed = k - num_chosen
-            if initial == self.RANDOM_INIT:
-                chosen = init.random_init(points, needed, self._seed_pair(num_chosen))
-            else:
-                chosen = tf.convert_to_tensor(initial(points, needed))
-                chosen = tf.cast(tf.reshape(chosen, [-1, points.shape[1]]), COMPUTE_DTYPE)
-                chosen = self._unit_if_cosine(chosen[:needed])
-            rows = tf.range(num_chosen, num_chosen + tf.shape(chosen)[0])
-            filled = tf.tensor_scatter_nd_update(centers, tf.expand_dims(rows, 1), chosen)
-            assign_centers = centers.assign(filled)
-            with tf.control_dependencies([assign_centers]):
-                count = num_chosen.assign_add(tf.shape(chosen)[0])
-            with tf.control_dependencies([count]):
-                done = initialized.assign(tf.equal(count, k))
-            return tf.group(assign_centers, count, done, name="init_op"), num_chosen
+        # Given centers, kmeans++ and k-means|| choose all k centers at once.
+        if isinstance(initial, np.ndarray):
+            chosen = self._unit_if_cosine(tf.constant(initial, dtype=COMPUTE_DTYPE))
+        elif initial == self.KMEANS_PLUS_PLUS_INIT:
+            chosen = init.kmeans_plus_plus_init(
+                points, k, settings.kmeans_plus_plus_num_retries, self._seed_pair(0), metric
+            )
+        elif initial == self.KMEANS_PARALLEL_INIT:
+            chosen = init.kmeans_parallel_init(points, k, self._seed_pair(0), metric)
+        else:
+            chosen = None
+        if chosen is not None:
+            if not isinstance(initial, np.ndarray):  # Given centers were checked distinct.
+                chosen = init.distinct_centers(chosen, points)
+            found = tf.shape(chosen)[0]
+            complete = found >= k
+            padded = tf.pad(chosen, [[0, k - found], [0, 0]])
+            return (tf.where(complete, padded, centers.read_value()),
+                    tf.where(complete, k, 0), tf.where(complete, -1, found))
+        # Random and callable inits fill the centers batch by batch, each new center
+        # distinct from the others.
+        before = num_chosen.read_value()
+        needed = k - before
+        existing = centers[:before]
+        if initial == self.RANDOM_INIT:
+            chosen = init.random_init(points, needed, self._seed_pair(before), existing=existing)
+        else:
+            chosen = tf.convert_to_tensor(initial(points, needed))
+            chosen = tf.cast(tf.reshape(chosen, [-1, points.shape[1]]), COMPUTE_DTYPE)
+            chosen = init.new_distinct_rows(existing, self._unit_if_cosine(chosen))[:needed]
+        num_new = tf.shape(chosen)[0]
+        rows = tf.range(before, before + num_new)
+        filled = tf.tensor_scatter_nd_update(centers.read_value(), tf.expand_dims(rows, 1), chosen)
+        return filled, before + num_new, tf.where(tf.equal(num_new, 0), before, -1)
 
     def _unit_if_cosine(self, new_centers):
         """Centers as stored after initialization, a Lloyd step or an iteration: unit length for cosine.
@@ -444,13 +548,6 @@ class KMeans(Estimator):
         if self._settings.distance_metric == distances.COSINE:
             return tf.math.l2_normalize(new_centers, axis=1)
         return new_centers
-
-    @staticmethod
-    def _finish_init(assign_centers, initialized, num_chosen, k):
-        with tf.control_dependencies([assign_centers]):
-            return tf.group(
-                num_chosen.assign(k), initialized.assign(True), name="init_op"
-            )
 
     def _mini_batch_step(self, points, centers, nearest, k):
         """Adds one batch to the working copy; every N steps syncs it into `clusters`."""

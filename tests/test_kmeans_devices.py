@@ -41,7 +41,7 @@ class DevicesHook(tf.compat.v1.train.SessionRunHook):
 
     def after_run(self, run_context, run_values):
         for device_stats in run_values.run_metadata.step_stats.dev_stats:
-            if any(node.node_name.startswith("kmeans/update") for node in device_stats.node_stats):
+            if any("kmeans/update" in node.node_name for node in device_stats.node_stats):
                 self.found["kmeans_ops_ran_on"].append(device_stats.device)
 
 

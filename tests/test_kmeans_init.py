@@ -23,22 +23,36 @@ def assert_no_checkpoint(model_dir):
     assert not [name for name in os.listdir(model_dir) if name.startswith("model.ckpt")]
 
 
-def test_first_train_call_on_one_batch_only_initializes(tmp_path, points):
-    kmeans = ke.KMeans(4, model_dir=str(tmp_path), seed=2, use_mini_batch=False)
+def test_first_train_call_chooses_centers_and_steps_on_the_same_batch(tmp_path, points):
+    given = points[[0, 30, 60]]
+    kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=given, use_mini_batch=False)
     kmeans.train(ref.whole_input(points))
-    assert kmeans.get_variable_value("global_step") == 0
+    assert kmeans.get_variable_value("global_step") == 1
     assert kmeans.get_variable_value("initialized")
-    assert_rows_of(kmeans.cluster_centers(), points)
+    np.testing.assert_allclose(kmeans.cluster_centers(), ref.lloyd_step(points, given), rtol=1e-5)
+
+
+@pytest.mark.parametrize("use_mini_batch", [False, True], ids=["full_batch", "mini_batch"])
+@pytest.mark.parametrize("initial_clusters", [ke.KMeans.RANDOM_INIT, ke.KMeans.KMEANS_PLUS_PLUS_INIT])
+def test_n_train_calls_on_a_one_batch_input_run_n_steps(tmp_path, points, initial_clusters,
+                                                       use_mini_batch):
+    kmeans = ke.KMeans(4, model_dir=str(tmp_path), initial_clusters=initial_clusters, seed=2,
+                       use_mini_batch=use_mini_batch)
+    for _ in range(3):
+        kmeans.train(ref.whole_input(points))
+    assert kmeans.get_variable_value("global_step") == 3
 
 
 def test_random_init_takes_centers_from_later_batches_when_a_batch_is_smaller_than_k(tmp_path, points):
     kmeans = ke.KMeans(5, model_dir=str(tmp_path), seed=3)
     # Three batches of two points: all of the first two batches and one point of the third.
     kmeans.train(ref.batched_input(points[:6], batch_size=2))
-    chosen = assert_rows_of(kmeans.cluster_centers(), points[:6])
-    assert sorted(chosen)[:4] == [0, 1, 2, 3]
-    assert sorted(chosen)[4] in (4, 5)
-    assert kmeans.get_variable_value("global_step") == 0
+    # The third batch completes the centers, then takes the one step.
+    assert kmeans.get_variable_value("global_step") == 1
+    centers = sorted(map(tuple, kmeans.cluster_centers()))
+    stepped = [sorted(map(tuple, ref.sculley_step(points[4:6], points[[0, 1, 2, 3, last]], np.zeros(5))[0]))
+               for last in (4, 5)]
+    assert any(np.allclose(centers, expected, rtol=1e-5) for expected in stepped)
 
 
 @pytest.mark.parametrize(
@@ -60,8 +74,10 @@ def test_seeding_init_without_a_seed_picks_one_point_per_blob(tmp_path, blobs, i
         kmeans_plus_plus_num_retries=retries, config=ke.RunConfig(tf_random_seed=11),
     )
     kmeans.train(ref.whole_input(blobs))
-    chosen = assert_rows_of(kmeans.cluster_centers(), blobs)
-    assert sorted(index // 20 for index in chosen) == [0, 1, 2, 3]
+    # One center a blob: the first step then moves each to its blob's mean.
+    blob_means = blobs.reshape(4, 20, -1).mean(axis=1)
+    nearest_blob = np.argmin(ref.squared_distances(kmeans.cluster_centers(), blob_means), axis=1)
+    assert sorted(nearest_blob) == [0, 1, 2, 3]
 
 
 @pytest.mark.parametrize("as_tensor", [False, True], ids=["numpy", "eager_tensor"])
@@ -80,13 +96,16 @@ def test_given_initial_centers_are_used_and_num_clusters_is_ignored(tmp_path, po
 def test_callable_init_is_called_on_successive_batches_until_k_centers(tmp_path, points):
     kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=lambda inputs, k: inputs[:1])
     kmeans.train(ref.batched_input(points[:30], batch_size=10))
-    np.testing.assert_array_equal(kmeans.cluster_centers(), points[[0, 10, 20]])
+    # Chosen from the three batches, then one step on the third.
+    expected, _ = ref.sculley_step(points[20:30], points[[0, 10, 20]], np.zeros(3))
+    np.testing.assert_allclose(kmeans.cluster_centers(), expected, rtol=1e-5)
 
 
 def test_callable_init_may_return_more_than_asked_for(tmp_path, points):
     kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=lambda inputs, k: inputs[:2])
     kmeans.train(ref.batched_input(points[:20], batch_size=10))
-    np.testing.assert_array_equal(kmeans.cluster_centers(), points[[0, 1, 10]])
+    expected, _ = ref.sculley_step(points[10:20], points[[0, 1, 10]], np.zeros(3))
+    np.testing.assert_allclose(kmeans.cluster_centers(), expected, rtol=1e-5)
 
 
 def test_kmeans_plus_plus_on_a_batch_smaller_than_k_raises_naming_both_numbers(tmp_path, points):
@@ -114,3 +133,51 @@ def test_same_seed_gives_the_same_centers(tmp_path, points, initial_clusters):
         kmeans.train(ref.whole_input(points))
         centers.append(kmeans.cluster_centers())
     np.testing.assert_array_equal(centers[0], centers[1])
+
+
+THREE_DISTINCT = np.array([[0.0, 0.0], [5.0, 5.0], [-5.0, 5.0]], np.float32)
+ALL_INITS = [ke.KMeans.RANDOM_INIT, ke.KMeans.KMEANS_PLUS_PLUS_INIT, ke.KMeans.KMEANS_PARALLEL_INIT]
+
+
+@pytest.mark.parametrize("initial_clusters", ALL_INITS)
+@pytest.mark.parametrize("copies", [1, 4], ids=["three_points", "three_points_repeated"])
+def test_input_with_fewer_distinct_points_than_k_is_rejected(tmp_path, initial_clusters, copies):
+    kmeans = ke.KMeans(5, model_dir=str(tmp_path), initial_clusters=initial_clusters, seed=1,
+                       use_mini_batch=False)
+    points = np.tile(THREE_DISTINCT, (copies, 1))
+    error, message = ValueError, r"num_clusters=5 .*distinct.* 3 distinct points"
+    if copies == 1 and initial_clusters != ke.KMeans.RANDOM_INIT:
+        error, message = tf.errors.InvalidArgumentError, r"num_clusters=5 points in its first batch, got 3"
+    with pytest.raises(error, match=message):
+        kmeans.train(ref.repeated_input(points), steps=1)
+    assert_no_checkpoint(kmeans.model_dir)
+
+
+def test_input_that_ends_with_fewer_distinct_points_than_k_is_rejected(tmp_path):
+    kmeans = ke.KMeans(5, model_dir=str(tmp_path), seed=1)
+    with pytest.raises(ValueError, match=r"num_clusters=5 .*after 3 distinct initial centers"):
+        kmeans.train(ref.batched_input(THREE_DISTINCT, batch_size=2))
+    assert_no_checkpoint(kmeans.model_dir)
+
+
+@pytest.mark.parametrize("initial_clusters", ALL_INITS)
+def test_initial_centers_are_distinct_when_the_input_repeats_points(tmp_path, initial_clusters):
+    distinct = np.random.RandomState(0).uniform(-10, 10, (6, 2)).astype(np.float32)
+    points = np.repeat(distinct, 20, axis=0)
+    kmeans = ke.KMeans(6, model_dir=str(tmp_path), initial_clusters=initial_clusters, seed=4,
+                       use_mini_batch=False)
+    kmeans.train(ref.whole_input(points))
+    assert sorted(assert_rows_of(kmeans.cluster_centers(), distinct)) == list(range(6))
+
+
+def test_callable_init_repeating_its_centers_is_rejected(tmp_path, points):
+    kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=lambda batch, k: batch[:1])
+    with pytest.raises(ValueError, match=r"num_clusters=3 .*callable.* 1 distinct points"):
+        kmeans.train(ref.repeated_input(points), steps=1)
+    assert_no_checkpoint(kmeans.model_dir)
+
+
+def test_given_centers_with_a_repeated_row_are_rejected():
+    centers = np.array([[0.0, 1.0], [2.0, 3.0], [0.0, 1.0]], np.float32)
+    with pytest.raises(ValueError, match=r"initial_clusters must hold distinct centers, got row 2 equal to row 0"):
+        ke.KMeans(3, initial_clusters=centers)

@@ -11,9 +11,10 @@ LLOYD_STEPS = 3
 
 @pytest.fixture(scope="module")
 def lloyd_run(tmp_path_factory, points):
-    """Full-batch KMeans: one init-only train() call, then LLOYD_STEPS one-batch calls.
+    """Full-batch KMeans: one train() call choosing the centers and taking a first step on
+    the same batch, then LLOYD_STEPS one-batch calls.
 
-    Returns (estimator, centers after initialization).
+    Returns (estimator, centers after the first call).
     """
     kmeans = ke.KMeans(4, model_dir=str(tmp_path_factory.mktemp("lloyd")), seed=5, use_mini_batch=False)
     kmeans.train(ref.whole_input(points))
@@ -33,7 +34,7 @@ def test_full_batch_centers_match_numpy_lloyd(lloyd_run, points):
     kmeans, initial = lloyd_run
     expected = numpy_lloyd(points, initial, LLOYD_STEPS)
     assert not np.allclose(expected, initial, atol=0.1), "the data should need several Lloyd steps"
-    assert kmeans.get_variable_value("global_step") == LLOYD_STEPS
+    assert kmeans.get_variable_value("global_step") == LLOYD_STEPS + 1
     np.testing.assert_allclose(kmeans.cluster_centers(), expected, rtol=1e-5, atol=1e-5)
 
 

@@ -24,23 +24,88 @@ def _assert_enough_points(points: tf.Tensor, num_clusters: int, method: str) -> 
     return tf.debugging.Assert(num_points >= num_clusters, [message])
 
 
-def random_init(points: tf.Tensor, num_to_choose: int | tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """Chooses distinct rows of `points` uniformly at random.
+def count_distinct_rows(rows: tf.Tensor) -> tf.Tensor:
+    """The number of distinct rows of a `[n, d]` tensor, a scalar int32 tensor."""
+    unique, _ = tf.raw_ops.UniqueV2(x=rows, axis=[0])
+    return tf.shape(unique)[0]
+
+
+def new_distinct_rows(existing: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
+    """The rows of `candidates` equal to no row of `existing` and to no earlier candidate.
+
+    Args:
+      existing: `[c, d]` tensor of distinct rows (centers chosen so far; may be empty).
+      candidates: `[m, d]` tensor of rows, in the order of preference.
+
+    Returns:
+      `[<= m, d]` tensor: the new distinct rows, in the order of their first occurrence.
+    """
+    with tf.name_scope("new_distinct_rows"):
+        # UniqueV2 keeps first occurrences in order, so the distinct `existing` rows come
+        # first and every row after them is new.
+        unique, _ = tf.raw_ops.UniqueV2(x=tf.concat([existing, candidates], axis=0), axis=[0])
+        return unique[tf.shape(existing)[0]:]
+
+
+def random_init(
+    points: tf.Tensor, num_to_choose: int | tf.Tensor, seed: tf.Tensor,
+    existing: tf.Tensor | None = None,
+) -> tf.Tensor:
+    """Chooses distinct rows of `points`, none equal to a row of `existing`, uniformly at random.
+
+    A sample of `num_to_choose` rows is taken first; only when it holds a duplicate are the
+    distinct rows of the whole batch found (0.66 s at 500000 x 100, where the sample takes
+    microseconds) and the choice made among them.
 
     Args:
       points: `[n, d]` float tensor.
       num_to_choose: how many rows to choose, a Python int or scalar int tensor.
       seed: `[2]` int32 tensor seeding the stateless random ops.
+      existing: `[c, d]` distinct rows already chosen, or None.
 
     Returns:
-      `[min(n, num_to_choose), d]` tensor of chosen rows in random order.
+      `[m, d]` tensor of chosen rows in random order, with m = `num_to_choose` or, when the
+      batch holds fewer new distinct rows, all of them.
     """
     with tf.name_scope("random_init"):
-        num_points = tf.shape(points)[0]
-        num_chosen = tf.minimum(num_points, tf.cast(num_to_choose, tf.int32))
-        keys = tf.random.stateless_uniform([num_points], seed=seed)
-        _, chosen = tf.math.top_k(keys, k=num_chosen, sorted=False)
-        return tf.gather(points, chosen)
+        if existing is None:
+            existing = points[:0]
+        wanted = tf.cast(num_to_choose, tf.int32)
+
+        def sample(rows, sample_seed):
+            num_rows = tf.shape(rows)[0]
+            keys = tf.random.stateless_uniform([num_rows], seed=sample_seed)
+            _, chosen = tf.math.top_k(keys, k=tf.minimum(num_rows, wanted), sorted=False)
+            return tf.gather(rows, chosen)
+
+        first_sample = sample(points, seed)
+        fresh = new_distinct_rows(existing, first_sample)
+        return tf.cond(
+            tf.equal(tf.shape(fresh)[0], tf.shape(first_sample)[0]),
+            lambda: fresh,
+            lambda: sample(new_distinct_rows(existing, points), _sub_seed(seed, 1)))
+
+
+def distinct_centers(centers: tf.Tensor, points: tf.Tensor) -> tf.Tensor:
+    """`centers` with any repeated row replaced by distinct rows of `points`.
+
+    kmeans++ and k-means|| can draw a point equal to a chosen center when the batch repeats
+    points (rounding leaves such a point a tiny positive distance). Repeated centers are
+    never useful: one of each pair stays empty.
+
+    Returns:
+      `[m, d]` tensor with m = k distinct rows, or, when `points` holds fewer than k
+      distinct rows, all of them (m < k: the caller reports the shortfall).
+    """
+    with tf.name_scope("distinct_centers"):
+        num_centers = tf.shape(centers)[0]
+        unique, _ = tf.raw_ops.UniqueV2(x=centers, axis=[0])
+
+        def top_up():
+            missing = num_centers - tf.shape(unique)[0]
+            return tf.concat([unique, new_distinct_rows(unique, points)[:missing]], axis=0)
+
+        return tf.cond(tf.shape(unique)[0] < num_centers, top_up, lambda: centers)
 
 
 # Rows per block of the two-level draw in _sample_proportional.
@@ -341,11 +406,13 @@ def kmeans_parallel_init(
 
         def top_up_candidates():
             extra = random_init(
-                points, num_clusters - num_candidates, _sub_seed(seed, num_rounds + 2))
+                points, num_clusters - num_candidates, _sub_seed(seed, num_rounds + 2),
+                existing=candidates)
             return tf.concat([candidates, extra], axis=0)
 
         centers = tf.cond(
             num_candidates >= num_clusters, reduce_candidates, top_up_candidates,
             name="reduce_or_top_up")
-        centers.set_shape([num_clusters, points.shape[1]])
+        # Fewer than num_clusters rows only when the batch holds fewer distinct points.
+        centers.set_shape([None, points.shape[1]])
         return centers

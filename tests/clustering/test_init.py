@@ -203,3 +203,26 @@ def test_zero_masses_draw_from_the_fallback_or_uniformly(run):
     uniform = _draws(run, zeros, 4000, num_seeds=5)
     assert uniform.min() >= 0 and uniform.max() < 1500
     assert len(set(uniform.tolist())) > 1400
+
+
+def test_random_init_skips_rows_equal_to_existing_centers(run):
+    points = np.repeat(np.arange(8, dtype=np.float32).reshape(4, 2), 5, axis=0)
+    existing = points[:1]
+    chosen = run(lambda: init.random_init(
+        tf.constant(points), 5, seed_tensor(3), existing=tf.constant(existing)))
+    assert chosen.shape == (3, 2)
+    assert sorted(map(tuple, chosen)) == [(2.0, 3.0), (4.0, 5.0), (6.0, 7.0)]
+
+
+def test_distinct_centers_replaces_repeated_centers_by_other_points(run):
+    points = np.arange(10, dtype=np.float32).reshape(5, 2)
+    centers = points[[0, 0, 3]]
+    fixed = run(lambda: init.distinct_centers(tf.constant(centers), tf.constant(points)))
+    assert len(set(map(tuple, fixed))) == 3
+    assert {(0.0, 1.0), (6.0, 7.0)} <= set(map(tuple, fixed))
+
+
+def test_distinct_centers_returns_every_distinct_point_when_too_few(run):
+    points = np.repeat(np.eye(2, dtype=np.float32), 3, axis=0)
+    fixed = run(lambda: init.distinct_centers(tf.constant(points[:3]), tf.constant(points)))
+    assert sorted(map(tuple, fixed)) == [(0.0, 1.0), (1.0, 0.0)]
