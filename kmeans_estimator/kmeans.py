@@ -1,9 +1,9 @@
 """KMeans: the k-means Estimator, a drop-in for tf.compat.v1.estimator.experimental.KMeans.
 
 This module wires the graph ops of `kmeans_estimator.clustering` into an
-`EstimatorSpec` and adds the hooks that initialize the centers and stop on a
-small change of the loss. Arguments are validated here, once, before any graph
-is built.
+`EstimatorSpec`: the train op chooses the centers in its first run, and hooks
+report that choice and stop on a small change of the loss. Arguments are
+validated here, once, before any graph is built.
 
 Points are clustered in float32 whatever their input dtype (float64 and
 integer inputs are cast), so the `clusters` variable and checkpoints are the
