@@ -210,9 +210,20 @@ def graph_digest(graph_def):
 
 
 def write_meta_graph(serialized_meta_graph, checkpoint_path):
-    """Writes the `.meta` file that belongs to `checkpoint_path`."""
-    with tf.io.gfile.GFile(checkpoint_path + ".meta", "wb") as meta_file:
-        meta_file.write(serialized_meta_graph)
+    """Writes the `.meta` file that belongs to `checkpoint_path`, atomically.
+
+    A reader sees the old file or the whole new one, never a partial one.
+    """
+    path = checkpoint_path + ".meta"
+    temporary = f"{path}.tmp{os.getpid()}"
+    try:
+        with tf.io.gfile.GFile(temporary, "wb") as meta_file:
+            meta_file.write(serialized_meta_graph)
+        tf.io.gfile.rename(temporary, path, overwrite=True)
+    except BaseException:
+        if tf.io.gfile.exists(temporary):
+            tf.io.gfile.remove(temporary)
+        raise
 
 
 def checkpoint_prefix(model_dir):

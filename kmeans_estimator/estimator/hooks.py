@@ -220,11 +220,12 @@ class CheckpointHook(ScheduledHook):
         """Saves one checkpoint; returns True when a listener asks to stop training."""
         for listener in self._listeners:
             listener.before_save(session, step)
-        path = self._saver.save(
-            session, checkpoints.checkpoint_prefix(self._model_dir), global_step=step,
-            write_meta_graph=False,
-        )
-        checkpoints.write_meta_graph(self._meta_graph, path)
+        prefix = checkpoints.checkpoint_prefix(self._model_dir)
+        # The .meta file comes first: the save records the checkpoint in the `checkpoint`
+        # file last, so a process killed at any point never leaves a recorded checkpoint
+        # without its .meta (at worst an unrecorded .meta, overwritten by the next save).
+        checkpoints.write_meta_graph(self._meta_graph, f"{prefix}-{step}")
+        self._saver.save(session, prefix, global_step=step, write_meta_graph=False)
         self._last_saved_step = step
         stop = False
         for listener in self._listeners:
