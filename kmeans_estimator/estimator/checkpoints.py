@@ -4,6 +4,7 @@ Everything here treats the model directory in the layout tf.estimator used,
 so TensorBoard, `tf.compat.v1.train.load_variable` and checkpoints written by
 the original tf.estimator work unchanged.
 """
+import contextlib
 import hashlib
 import os
 import re
@@ -27,13 +28,53 @@ def latest_checkpoint(model_dir):
     return tf.train.latest_checkpoint(model_dir) if model_dir else None
 
 
+# The ops whose failure means the checkpoint's files could not be read.
+_RESTORE_OP_TYPES = frozenset({"RestoreV2", "RestoreSlice", "Restore"})
+
+
+@contextlib.contextmanager
+def reading_checkpoint(checkpoint_path):
+    """Turns a failed read of `checkpoint_path` into one error that names it.
+
+    A truncated `.data` file makes the restore op fail with `OutOfRangeError: Read less
+    bytes than requested`, a damaged `.index` with a `DataLossError` deep in TensorFlow.
+    Both become a `tf.errors.DataLossError` naming the checkpoint; nothing is deleted and
+    nothing re-initialized. Other errors, an input's end of sequence among them, pass.
+    """
+    try:
+        yield
+    except (tf.errors.OpError, IndexError) as error:
+        if not checkpoint_path or not _is_unreadable_checkpoint(error):
+            raise
+        first_line = (str(error) or type(error).__name__).strip().splitlines()[0]
+        raise tf.errors.DataLossError(
+            None, None,
+            f"Checkpoint {checkpoint_path} is truncated or corrupt (reading it failed: "
+            f"{first_line}). Nothing was deleted or re-initialized: restore its files, or "
+            f"remove this checkpoint and name an earlier one in the `checkpoint` file",
+        ) from error
+
+
+def _is_unreadable_checkpoint(error):
+    """Whether a TensorFlow error says the checkpoint's files could not be read."""
+    if isinstance(error, IndexError):  # How the checkpoint reader reports a short .data file.
+        return "Read less bytes" in str(error)
+    if isinstance(error, tf.errors.DataLossError):
+        return True
+    if isinstance(error, tf.errors.OutOfRangeError):  # Also how an input ends: only restores.
+        return (error.op is not None and error.op.type in _RESTORE_OP_TYPES) or "RestoreV2" in error.message
+    # The checkpoint reader reports a damaged .index file as a plain error.
+    return type(error) in (tf.errors.OpError, tf.errors.UnknownError) and "sstable" in error.message
+
+
 def checkpoint_global_step(checkpoint_path):
     """Returns the global step stored in a checkpoint, or 0 when there is none."""
     if not checkpoint_path:
         return 0
-    reader = tf.train.load_checkpoint(checkpoint_path)
-    if reader.has_tensor(tf.compat.v1.GraphKeys.GLOBAL_STEP):
-        return int(reader.get_tensor(tf.compat.v1.GraphKeys.GLOBAL_STEP))
+    with reading_checkpoint(checkpoint_path):
+        reader = tf.train.load_checkpoint(checkpoint_path)
+        if reader.has_tensor(tf.compat.v1.GraphKeys.GLOBAL_STEP):
+            return int(reader.get_tensor(tf.compat.v1.GraphKeys.GLOBAL_STEP))
     return 0
 
 
@@ -47,7 +88,8 @@ def check_restorable(checkpoint_path, graph):
     Raises:
       ValueError: a variable is missing from the checkpoint or its shape differs.
     """
-    stored = dict(tf.train.list_variables(checkpoint_path))
+    with reading_checkpoint(checkpoint_path):
+        stored = dict(tf.train.list_variables(checkpoint_path))
     for variable in graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES):
         name = variable.op.name
         if name not in stored:

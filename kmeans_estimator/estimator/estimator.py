@@ -165,12 +165,14 @@ class Estimator:
     def get_variable_names(self):
         """Returns the names of the variables in the latest checkpoint."""
         path = self._require_checkpoint("get_variable_names()")
-        return [name for name, _ in tf.train.list_variables(path)]
+        with checkpoints.reading_checkpoint(path):
+            return [name for name, _ in tf.train.list_variables(path)]
 
     def get_variable_value(self, name):
         """Returns a variable's value in the latest checkpoint, as a numpy array."""
         path = self._require_checkpoint("get_variable_value()")
-        return tf.train.load_variable(path, name)
+        with checkpoints.reading_checkpoint(path):
+            return tf.train.load_variable(path, name)
 
     def eval_dir(self, name=None):
         """The directory evaluation events go to: `model_dir/eval` or `model_dir/eval_<name>`."""

@@ -304,7 +304,8 @@ def export_modes(export_dir_base, receiver_fn_map, build_spec, config, checkpoin
             with export_graph.graph.as_default():
                 if position == 0:
                     with tf.compat.v1.Session(config=session_config(config)) as session:
-                        export_graph.saver.restore(session, checkpoint_path)
+                        with checkpoints.reading_checkpoint(checkpoint_path):
+                            export_graph.saver.restore(session, checkpoint_path)
                         _add_meta_graph(builder, session, _MODE_TAGS[mode], export_graph.signature_defs,
                                         export_graph.saver, export_graph.main_op)
                 else:

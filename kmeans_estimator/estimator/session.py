@@ -149,22 +149,25 @@ def run_training(model, config, hooks, steps, max_steps, saving_listeners, warm_
         )
         loop = TrainingLoop(spec.train_op, spec.loss, all_hooks + (chief_hooks if config.is_chief else []))
         # The session adds no hooks of its own: summaries, step rates and
-        # checkpoints come from the ScheduledHooks above.
-        with tf.compat.v1.train.MonitoredTrainingSession(
-            master=config.master,
-            is_chief=config.is_chief,
-            checkpoint_dir=config.model_dir,
-            scaffold=scaffold,
-            hooks=all_hooks,
-            chief_only_hooks=chief_hooks,
-            save_checkpoint_secs=None,
-            save_checkpoint_steps=None,
-            save_summaries_steps=None,
-            save_summaries_secs=None,
-            config=session_config(config, model.graph),
-            log_step_count_steps=None,
-            save_graph_def=False,
-        ) as session:
+        # checkpoints come from the ScheduledHooks above. It restores the
+        # checkpoint when created, so only its creation reads the checkpoint.
+        with checkpoints.reading_checkpoint(restore_from):
+            session = tf.compat.v1.train.MonitoredTrainingSession(
+                master=config.master,
+                is_chief=config.is_chief,
+                checkpoint_dir=config.model_dir,
+                scaffold=scaffold,
+                hooks=all_hooks,
+                chief_only_hooks=chief_hooks,
+                save_checkpoint_secs=None,
+                save_checkpoint_steps=None,
+                save_summaries_steps=None,
+                save_summaries_secs=None,
+                config=session_config(config, model.graph),
+                log_step_count_steps=None,
+                save_graph_def=False,
+            )
+        with session:
             loop.run(session)
     return loop.last_loss
 
@@ -200,7 +203,9 @@ def run_evaluation(model, config, hooks, steps, checkpoint_path, eval_dir):
         if steps is not None:
             all_hooks.append(estimator_hooks.StopAfterRunsHook(steps))
         creator = _session_creator(model, config, checkpoint_path)
-        with tf.compat.v1.train.MonitoredSession(session_creator=creator, hooks=all_hooks) as session:
+        with checkpoints.reading_checkpoint(checkpoint_path):
+            session = tf.compat.v1.train.MonitoredSession(session_creator=creator, hooks=all_hooks)
+        with session:
             while not session.should_stop():
                 session.run(update_op)
         results = final_hook.final_ops_values
@@ -267,7 +272,9 @@ def iterate_predictions(model, config, hooks, checkpoint_path, predict_keys, yie
         predictions = _select_predictions(spec.predictions, predict_keys)
         creator = _session_creator(model, config, checkpoint_path)
         all_hooks = model.input_hooks + list(hooks) + list(spec.prediction_hooks)
-        with tf.compat.v1.train.MonitoredSession(session_creator=creator, hooks=all_hooks) as session:
+        with checkpoints.reading_checkpoint(checkpoint_path):
+            session = tf.compat.v1.train.MonitoredSession(session_creator=creator, hooks=all_hooks)
+        with session:
             while not session.should_stop():
                 values = session.run(predictions)
                 if yield_single_examples:
