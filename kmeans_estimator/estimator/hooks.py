@@ -9,12 +9,16 @@ mini-batch step; their jobs are done here by hooks that read what the loop
 hands them after each step. The checkpoint hook also writes `graph.pbtxt` and
 `.meta` files with large constants stripped.
 """
+import re
 import time
 
 import tensorflow as tf
 from absl import logging
 
-from kmeans_estimator.estimator import checkpoints
+from kmeans_estimator.estimator import checkpoints, temp_files
+
+# The directory TensorFlow's sharded Saver writes a checkpoint's parts into before merging them.
+_SAVE_TEMP_SUFFIX = "_temp"
 
 
 class ScheduledHook(tf.compat.v1.train.SessionRunHook):
@@ -225,7 +229,10 @@ class CheckpointHook(ScheduledHook):
         # file last, so a process killed at any point never leaves a recorded checkpoint
         # without its .meta (at worst an unrecorded .meta, overwritten by the next save).
         checkpoints.write_meta_graph(self._meta_graph, f"{prefix}-{step}")
-        self._saver.save(session, prefix, global_step=step, write_meta_graph=False)
+        temp_files.remove_stale(
+            self._model_dir, re.escape(checkpoints.CHECKPOINT_PREFIX) + r"-\d+" + _SAVE_TEMP_SUFFIX)
+        with temp_files.held_lock(f"{prefix}-{step}{_SAVE_TEMP_SUFFIX}"):
+            self._saver.save(session, prefix, global_step=step, write_meta_graph=False)
         self._last_saved_step = step
         stop = False
         for listener in self._listeners:

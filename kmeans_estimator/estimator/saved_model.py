@@ -6,12 +6,13 @@ partial one.
 """
 import collections
 import os
+import re
 import shutil
 import time
 
 import tensorflow as tf
 
-from kmeans_estimator.estimator import checkpoints, receivers
+from kmeans_estimator.estimator import checkpoints, receivers, temp_files
 from kmeans_estimator.estimator import export_outputs as export_outputs_module
 from kmeans_estimator.estimator.session import session_config
 from kmeans_estimator.estimator.spec import ModeKeys
@@ -104,14 +105,17 @@ def write_version(export_dir_base, write_into, assets_extra=None):
     """
     assets_extra = _check_assets_extra(assets_extra)
     os.makedirs(export_dir_base, exist_ok=True)
+    temp_files.remove_stale(export_dir_base, re.escape(TEMP_PREFIX) + r"\d+")
     temp_dir, final_dir = _claim_version(export_dir_base)
-    try:
-        write_into(temp_dir)
-        _copy_assets_extra(temp_dir, assets_extra)
-        os.rename(temp_dir, final_dir)
-    except BaseException:
-        shutil.rmtree(temp_dir, ignore_errors=True)
-        raise
+    # Claimed before locked: a cleaner meanwhile sees a fresh lockless directory and keeps it.
+    with temp_files.held_lock(temp_dir):
+        try:
+            write_into(temp_dir)
+            _copy_assets_extra(temp_dir, assets_extra)
+            os.rename(temp_dir, final_dir)
+        except BaseException:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+            raise
     return final_dir
 
 
