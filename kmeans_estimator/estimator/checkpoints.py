@@ -46,13 +46,28 @@ def reading_checkpoint(checkpoint_path):
     except (tf.errors.OpError, IndexError) as error:
         if not checkpoint_path or not _is_unreadable_checkpoint(error):
             raise
-        first_line = (str(error) or type(error).__name__).strip().splitlines()[0]
         raise tf.errors.DataLossError(
             None, None,
             f"Checkpoint {checkpoint_path} is truncated or corrupt (reading it failed: "
-            f"{first_line}). Nothing was deleted or re-initialized: restore its files, or "
+            f"{_failure_reason(error)}). Nothing was deleted or re-initialized: restore its files, or "
             f"remove this checkpoint and name an earlier one in the `checkpoint` file",
         ) from error
+
+
+def _failure_reason(error):
+    """The first line of `error`'s message that says what went wrong.
+
+    A failed session run's message starts "Graph execution error:", then names the node
+    and where it was defined; the reason ("Read less bytes than requested") comes after.
+    Header lines (ending in ':'), indented stack lines and the "Node:" line are skipped.
+    """
+    text = getattr(error, "message", None) or str(error)
+    lines = [line for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if line.rstrip().endswith(":") or line[:1].isspace() or line.startswith("Node: "):
+            continue
+        return line.strip()
+    return lines[0].strip() if lines else type(error).__name__
 
 
 def _is_unreadable_checkpoint(error):
