@@ -229,6 +229,10 @@ class CheckpointHook(ScheduledHook):
         # file last, so a process killed at any point never leaves a recorded checkpoint
         # without its .meta (at worst an unrecorded .meta, overwritten by the next save).
         checkpoints.write_meta_graph(self._meta_graph, f"{prefix}-{step}")
+        # The sharded Saver writes the parts into `model.ckpt-N_temp` before merging them;
+        # one killed meanwhile leaves it. Stale ones are removed first, and this save holds
+        # `model.ckpt-N_temp.lock` (see temp_files) from before the Saver creates the
+        # directory until it has merged and removed it.
         temp_files.remove_stale(
             self._model_dir, re.escape(checkpoints.CHECKPOINT_PREFIX) + r"-\d+" + _SAVE_TEMP_SUFFIX)
         with temp_files.held_lock(f"{prefix}-{step}{_SAVE_TEMP_SUFFIX}"):

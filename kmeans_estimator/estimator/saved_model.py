@@ -2,7 +2,8 @@
 
 A version is written under `temp-<version>` and renamed into place when
 complete, so TF Serving, which loads only numeric directories, never sees a
-partial one.
+partial one. A `temp-<version>` left by a killed writer is removed by the next
+export into the same base (`temp_files`).
 """
 import collections
 import os
@@ -59,24 +60,37 @@ def _check_assets_extra(assets_extra):
 
 
 def _claim_version(export_dir_base):
-    """Creates `temp-<version>` for the first version from now on that nobody holds.
+    """Locks and creates `temp-<version>` for the first version from now on that nobody holds.
 
-    The final directory is checked again after the temp directory is made, so that a
-    concurrent writer renaming its own `temp-<version>` into place cannot be overtaken.
+    The lock (`temp-<version>.lock`, see `temp_files`) is taken before the directory is made,
+    so a cleaner never sees the directory unlocked. A version whose lock another process
+    holds, or whose final or temp directory exists, is skipped. The final directory is checked
+    again after the temp directory is made, so that a concurrent writer renaming its own
+    `temp-<version>` into place cannot be overtaken.
+
+    Returns:
+      (temp_dir, final_dir, lock): the held `temp_files.TempLock` of temp_dir.
     """
     version = int(time.time())
     while True:
         final_dir = os.path.join(export_dir_base, str(version))
         temp_dir = os.path.join(export_dir_base, f"{TEMP_PREFIX}{version}")
         if not os.path.exists(final_dir):
-            try:
-                os.mkdir(temp_dir)
-            except FileExistsError:
-                pass
-            else:
-                if not os.path.exists(final_dir):
-                    return temp_dir, final_dir
-                os.rmdir(temp_dir)
+            lock = temp_files.TempLock(temp_dir)
+            if lock.acquire(blocking=False):
+                try:
+                    os.mkdir(temp_dir)
+                except FileExistsError:
+                    # Not ours: a dead writer's (left for the cleaner) or a lockless one's.
+                    lock.release(unlink=False)
+                except BaseException:
+                    lock.release()
+                    raise
+                else:
+                    if not os.path.exists(final_dir):
+                        return temp_dir, final_dir, lock
+                    os.rmdir(temp_dir)
+                    lock.release()
         version += 1
 
 
@@ -89,6 +103,9 @@ def _copy_assets_extra(directory, assets_extra):
 
 def write_version(export_dir_base, write_into, assets_extra=None):
     """Claims a new version directory, fills it with `write_into(temp_dir)`, renames it into place.
+
+    First removes the stale `temp-<version>` directories of writers that died (see
+    `temp_files`); the new one is written under its exclusive `temp-<version>.lock`.
 
     Args:
       export_dir_base: directory holding the versions; created if missing.
@@ -106,16 +123,16 @@ def write_version(export_dir_base, write_into, assets_extra=None):
     assets_extra = _check_assets_extra(assets_extra)
     os.makedirs(export_dir_base, exist_ok=True)
     temp_files.remove_stale(export_dir_base, re.escape(TEMP_PREFIX) + r"\d+")
-    temp_dir, final_dir = _claim_version(export_dir_base)
-    # Claimed before locked: a cleaner meanwhile sees a fresh lockless directory and keeps it.
-    with temp_files.held_lock(temp_dir):
-        try:
-            write_into(temp_dir)
-            _copy_assets_extra(temp_dir, assets_extra)
-            os.rename(temp_dir, final_dir)
-        except BaseException:
-            shutil.rmtree(temp_dir, ignore_errors=True)
-            raise
+    temp_dir, final_dir, lock = _claim_version(export_dir_base)
+    try:
+        write_into(temp_dir)
+        _copy_assets_extra(temp_dir, assets_extra)
+        os.rename(temp_dir, final_dir)
+    except BaseException:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        raise
+    finally:
+        lock.release()
     return final_dir
 
 
