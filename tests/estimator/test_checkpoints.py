@@ -1,15 +1,11 @@
-"""Graph files of the model directory: graph.pbtxt is written only when it would change, and
-each .meta file before its checkpoint is recorded."""
+"""Graph files of the model directory: graph.pbtxt is written only when it would change."""
 import os
 
 import numpy as np
-import pytest
 import tensorflow as tf
 from google.protobuf import text_format
 
-import kmeans_estimator as ke
 from kmeans_estimator.estimator import checkpoints
-from tests.estimator.linear_model import linear_model_fn
 
 
 def _graph_def(num_columns):
@@ -79,30 +75,3 @@ def test_the_written_text_parses_back_to_the_graph(tmp_path):
     assert text_format.Parse(text, tf.compat.v1.GraphDef()) == graph_def
     assert os.listdir(tmp_path) == [checkpoints.GRAPH_FILENAME]  # no temporary file left
 
-
-class _BlockIndexFile(tf.compat.v1.train.CheckpointSaverListener):
-    """Makes the save of step `step` fail: a directory stands where its .index file goes."""
-
-    def __init__(self, model_dir, step):
-        self._index = os.path.join(model_dir, f"{checkpoints.CHECKPOINT_PREFIX}-{step}.index")
-        self._step = step
-
-    def before_save(self, session, global_step_value):
-        if global_step_value == self._step:
-            os.mkdir(self._index)
-
-
-def test_meta_file_is_written_before_the_checkpoint_is_saved_and_recorded(tmp_path, linear_data):
-    x, y = linear_data
-    model_dir = str(tmp_path)
-    estimator = ke.Estimator(linear_model_fn, model_dir=model_dir, params={"learning_rate": 0.1},
-                             config=ke.RunConfig(save_checkpoints_steps=2))
-    input_fn = ke.inputs.numpy_input_fn({"x": x}, y, batch_size=16, num_epochs=None)
-    with pytest.raises(tf.errors.OpError):
-        estimator.train(input_fn, steps=4, saving_listeners=[_BlockIndexFile(model_dir, 4)])
-    # The failed save of step 4 found its .meta already written; the recorded checkpoint is
-    # still step 2, with its own .meta.
-    assert os.path.exists(os.path.join(model_dir, f"{checkpoints.CHECKPOINT_PREFIX}-4.meta"))
-    assert tf.train.latest_checkpoint(model_dir).endswith(f"{checkpoints.CHECKPOINT_PREFIX}-2")
-    assert os.path.exists(tf.train.latest_checkpoint(model_dir) + ".meta")
-    assert not [name for name in os.listdir(model_dir) if ".meta.tmp" in name]
