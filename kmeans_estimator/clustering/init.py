@@ -24,12 +24,6 @@ def _assert_enough_points(points: tf.Tensor, num_clusters: int, method: str) -> 
     return tf.debugging.Assert(num_points >= num_clusters, [message])
 
 
-def count_distinct_rows(rows: tf.Tensor) -> tf.Tensor:
-    """The number of distinct rows of a `[n, d]` tensor, a scalar int32 tensor."""
-    unique, _ = tf.raw_ops.UniqueV2(x=rows, axis=[0])
-    return tf.shape(unique)[0]
-
-
 def new_distinct_rows(existing: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
     """The rows of `candidates` equal to no row of `existing` and to no earlier candidate.
 

@@ -208,15 +208,7 @@ def write_graph_text(graph_def, model_dir):
     if on_disk is not None and _WRITTEN_GRAPHS.get(path) == (digest,) + on_disk:
         return False
     tf.io.gfile.makedirs(model_dir)
-    temporary = f"{path}.tmp{os.getpid()}"
-    try:
-        with tf.io.gfile.GFile(temporary, "w") as graph_file:
-            graph_file.write(str(graph_def))
-        tf.io.gfile.rename(temporary, path, overwrite=True)
-    except BaseException:
-        if tf.io.gfile.exists(temporary):  # The old graph.pbtxt, if any, stays as it was.
-            tf.io.gfile.remove(temporary)
-        raise
+    _replace_file(path, str(graph_def), "w")
     try:
         stat = os.stat(path)
         _WRITTEN_GRAPHS[path] = (digest, stat.st_size, stat.st_mtime_ns)
@@ -271,11 +263,19 @@ def write_meta_graph(serialized_meta_graph, checkpoint_path):
 
     A reader sees the old file or the whole new one, never a partial one.
     """
-    path = checkpoint_path + ".meta"
+    _replace_file(checkpoint_path + ".meta", serialized_meta_graph, "wb")
+
+
+def _replace_file(path, contents, mode):
+    """Writes `contents` to a temporary file beside `path`, then renames it onto `path`.
+
+    A reader sees the old file or the whole new one; on failure the temporary file is
+    removed and the old file, if any, stays as it was.
+    """
     temporary = f"{path}.tmp{os.getpid()}"
     try:
-        with tf.io.gfile.GFile(temporary, "wb") as meta_file:
-            meta_file.write(serialized_meta_graph)
+        with tf.io.gfile.GFile(temporary, mode) as handle:
+            handle.write(contents)
         tf.io.gfile.rename(temporary, path, overwrite=True)
     except BaseException:
         if tf.io.gfile.exists(temporary):
