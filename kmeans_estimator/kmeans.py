@@ -355,6 +355,12 @@ class KMeans(Estimator):
 
     # The model.
 
+    def _graphs_reusable(self):
+        """The k-means graph depends only on its input and the constructor's settings,
+        unless initial centers come from the caller's callable."""
+        initial = self._settings.initial_clusters
+        return isinstance(initial, (str, np.ndarray))
+
     def _kmeans_model_fn(self, features, mode, config):
         """Builds the k-means graph for `mode` from the settings."""
         settings = self._settings

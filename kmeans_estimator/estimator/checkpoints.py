@@ -171,21 +171,33 @@ def strip_large_constants(graph_def, max_bytes=MAX_WRITTEN_CONSTANT_BYTES):
     return stripped
 
 
-def write_graph_files(graph, saver, model_dir):
-    """Writes `graph.pbtxt` and returns the serialized, stripped MetaGraphDef.
+class GraphFiles:
+    """The `graph.pbtxt` text and `.meta` contents of one finished graph, made once.
 
-    The MetaGraphDef is written beside each checkpoint by the saving hook; it is
-    built once per call because the graph is final by then.
+    Each training call's checkpoint hook writes them; a graph kept for several calls
+    (see `kept_sessions`) keeps one of these, so its GraphDef is serialized once.
     """
-    graph_def = strip_large_constants(graph.as_graph_def(add_shapes=True))
-    write_graph_text(graph_def, model_dir)
-    meta_graph = tf.compat.v1.train.export_meta_graph(
-        graph_def=graph_def, saver_def=saver.saver_def, graph=graph, clear_devices=False
-    )
-    return meta_graph.SerializeToString()
+
+    def __init__(self, graph, saver):
+        self._graph = graph
+        self._saver = saver
+        self._graph_def = None
+        self._digest = None
+        self._meta_graph = None
+
+    def write(self, model_dir):
+        """Writes `graph.pbtxt` (when it changed) and returns the serialized, stripped MetaGraphDef."""
+        if self._graph_def is None or not self._graph.finalized:
+            self._graph_def = strip_large_constants(self._graph.as_graph_def(add_shapes=True))
+            self._digest = graph_digest(self._graph_def)
+            self._meta_graph = tf.compat.v1.train.export_meta_graph(
+                graph_def=self._graph_def, saver_def=self._saver.saver_def, graph=self._graph, clear_devices=False
+            ).SerializeToString()
+        write_graph_text(self._graph_def, model_dir, self._digest)
+        return self._meta_graph
 
 
-def write_graph_text(graph_def, model_dir):
+def write_graph_text(graph_def, model_dir, digest=None):
     """Writes `graph.pbtxt` unless this process wrote the same graph there and it is unchanged.
 
     Returns True when it wrote the file.
@@ -199,7 +211,7 @@ def write_graph_text(graph_def, model_dir):
     The file is replaced atomically, so a reader never sees half of it.
     """
     path = os.path.join(model_dir, GRAPH_FILENAME)
-    digest = graph_digest(graph_def)
+    digest = digest or graph_digest(graph_def)
     try:
         stat = os.stat(path)
         on_disk = (stat.st_size, stat.st_mtime_ns)

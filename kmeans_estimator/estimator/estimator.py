@@ -14,7 +14,7 @@ import warnings
 import tensorflow as tf
 from absl import logging
 
-from kmeans_estimator.estimator import checkpoints, saved_model, session
+from kmeans_estimator.estimator import checkpoints, kept_sessions, saved_model, session
 from kmeans_estimator.estimator.run_config import RunConfig
 from kmeans_estimator.estimator.spec import EstimatorSpec, ModeKeys, check_hooks
 
@@ -103,6 +103,7 @@ class Estimator:
         self._params = copy.deepcopy(params or {})
         self._config = _resolve_config(model_dir, config)
         self._warm_start_from = os.fspath(warm_start_from) if warm_start_from is not None else None
+        self._keeper = kept_sessions.GraphKeeper()
 
     @property
     def config(self):
@@ -149,6 +150,54 @@ class Estimator:
         if not callable(input_fn):
             raise TypeError(f"input_fn must be callable, got {type(input_fn).__name__}")
         return session.build_model_graph(self._build_spec, input_fn, mode, self._config, self.params)
+
+    # Graphs kept between calls.
+
+    def _graphs_reusable(self):
+        """Whether model_fn builds the same graph whenever its input graph is the same.
+
+        False here: a model_fn may read anything (a global, a file, a counter), and
+        tf.estimator called it on every call. Subclasses whose model_fn depends on
+        nothing but its arguments and the Estimator's fixed settings say True, and their
+        calls then run in graphs and sessions kept from earlier calls (`kept_sessions`).
+        """
+        return False
+
+    def _graph_for_call(self, input_fn, mode, checkpoint_path, caller_hooks):
+        """The model graph for one call, and the `KeptGraph` holding it when kept.
+
+        The input_fn is called once, into a new graph. When this call may use a kept
+        graph (the Estimator's graphs are reusable, the caller gave no hooks or
+        listeners, training is local, and a checkpoint exists to restore) and the new
+        input graph equals the kept one's, the call runs in the kept graph; otherwise the
+        model is built on the new input graph, which is kept for the next calls when it
+        may be.
+        """
+        if not callable(input_fn):
+            raise TypeError(f"input_fn must be callable, got {type(input_fn).__name__}")
+        config = self._config
+        input_graph = session.build_input_graph(input_fn, mode, config, self.params)
+        local = not config.master and config.is_chief and not config.cluster_spec
+        if not (self._graphs_reusable() and local and not caller_hooks):
+            return session.add_model(input_graph, self._build_spec, mode, config), None
+        digest = kept_sessions.input_digest(
+            input_graph.graph.as_graph_def(), input_graph.features, input_graph.labels)
+        kept = self._keeper.take(mode, digest) if checkpoint_path else None
+        if kept is not None:
+            return kept.model, kept
+        model = session.add_model(input_graph, self._build_spec, mode, config)
+        if digest is None or not kept_sessions.reusable(model.graph, config):
+            return model, None
+        return model, self._keeper.keep(mode, model, digest)
+
+    def _ending(self, kept, failed):
+        """Gives a kept graph back after its call: to reuse, or to close when the call failed."""
+        if kept is None:
+            return
+        if failed:
+            self._keeper.discard(kept)
+        else:
+            self._keeper.release(kept)
 
     # Checkpoints.
 
@@ -214,10 +263,15 @@ class Estimator:
             if step >= max_steps:
                 logging.info("Skipping training: global step %d already reached max_steps=%d", step, max_steps)
                 return self
-        model = self._build(input_fn, ModeKeys.TRAIN)
-        loss = session.run_training(
-            model, self._config, hooks, steps, max_steps, listeners, self._warm_start_from
-        )
+        model, kept = self._graph_for_call(input_fn, ModeKeys.TRAIN, self.latest_checkpoint(), hooks or listeners)
+        try:
+            loss = session.run_training(
+                model, self._config, hooks, steps, max_steps, listeners, self._warm_start_from, kept
+            )
+        except BaseException:
+            self._ending(kept, failed=True)
+            raise
+        self._ending(kept, failed=False)
         logging.info("Loss for final step: %s", loss)
         return self
 
@@ -235,8 +289,15 @@ class Estimator:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string or None, got {type(name).__name__}")
         checkpoint_path = self._checkpoint_to_use(checkpoint_path)
-        model = self._build(input_fn, ModeKeys.EVAL)
-        return session.run_evaluation(model, self._config, hooks, steps, checkpoint_path, self.eval_dir(name))
+        model, kept = self._graph_for_call(input_fn, ModeKeys.EVAL, checkpoint_path, hooks)
+        try:
+            results = session.run_evaluation(
+                model, self._config, hooks, steps, checkpoint_path, self.eval_dir(name), kept)
+        except BaseException:
+            self._ending(kept, failed=True)
+            raise
+        self._ending(kept, failed=False)
+        return results
 
     def predict(self, input_fn, predict_keys=None, hooks=None, checkpoint_path=None, yield_single_examples=True):
         """Yields the model's predictions for the features from `input_fn`.
@@ -254,10 +315,18 @@ class Estimator:
                 predict_keys = [predict_keys]
             predict_keys = list(predict_keys)
         checkpoint_path = self._checkpoint_to_use(checkpoint_path)
-        model = self._build(input_fn, ModeKeys.PREDICT)
-        yield from session.iterate_predictions(
-            model, self._config, hooks, checkpoint_path, predict_keys, yield_single_examples
-        )
+        model, kept = self._graph_for_call(input_fn, ModeKeys.PREDICT, checkpoint_path, hooks)
+        try:
+            yield from session.iterate_predictions(
+                model, self._config, hooks, checkpoint_path, predict_keys, yield_single_examples, kept
+            )
+        except GeneratorExit:  # The caller stopped reading: the session is still sound.
+            self._ending(kept, failed=False)
+            raise
+        except BaseException:
+            self._ending(kept, failed=True)
+            raise
+        self._ending(kept, failed=False)
 
     def _checkpoint_to_use(self, checkpoint_path):
         if checkpoint_path is None:

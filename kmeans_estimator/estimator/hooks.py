@@ -117,19 +117,21 @@ class SummaryHook(_EventWritingHook):
       every_steps: positive int.
       output_dir: directory of the event files.
       scaffold: the training Scaffold; its `summary_op`, or all summaries of the
-        graph when it has none.
+        graph when it has none, merged when the session begins.
+      summary_op: the op to write instead, merged beforehand (a kept graph is final).
     """
 
-    def __init__(self, every_steps, output_dir, scaffold):
+    def __init__(self, every_steps, output_dir, scaffold, summary_op=None):
         super().__init__(every_steps, output_dir)
         self._scaffold = scaffold
-        self._summary_op = None
+        self._summary_op = summary_op
         self._upcoming_step = None
         self._summary = None
 
     def begin(self):
         super().begin()
-        self._summary_op = self._scaffold.summary_op
+        if self._summary_op is None:
+            self._summary_op = self._scaffold.summary_op
         if self._summary_op is None:
             self._summary_op = tf.compat.v1.summary.merge_all()
 
@@ -172,11 +174,13 @@ class CheckpointHook(ScheduledHook):
       save_steps, save_secs: how often to save; at most one of them is set, and
         neither (None or 0) saves only at the end.
       listeners: `tf.compat.v1.train.CheckpointSaverListener`s called around saves.
+      graph_files: the `checkpoints.GraphFiles` of the graph, when several calls share it.
     """
 
-    def __init__(self, model_dir, saver, save_steps=None, save_secs=None, listeners=None):
+    def __init__(self, model_dir, saver, save_steps=None, save_secs=None, listeners=None, graph_files=None):
         self._model_dir = model_dir
         self._saver = saver
+        self._graph_files = graph_files
         # 0 or None for both turns periodic saving off; the final save always happens.
         self._timer = None
         if save_steps or save_secs:
@@ -196,8 +200,9 @@ class CheckpointHook(ScheduledHook):
             listener.begin()
 
     def after_create_session(self, session, coord):
-        graph = tf.compat.v1.get_default_graph()
-        self._meta_graph = checkpoints.write_graph_files(graph, self._saver, self._model_dir)
+        if self._graph_files is None:
+            self._graph_files = checkpoints.GraphFiles(tf.compat.v1.get_default_graph(), self._saver)
+        self._meta_graph = self._graph_files.write(self._model_dir)
         step = session.run(self._global_step)
         if self._timer:
             self._timer.update_last_triggered_step(step)

@@ -11,11 +11,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from kmeans_estimator.estimator import checkpoints, hooks as estimator_hooks, inputs
+from kmeans_estimator.estimator import checkpoints, hooks as estimator_hooks, inputs, kept_sessions
 from kmeans_estimator.estimator.spec import ModeKeys
-from kmeans_estimator.estimator.training_loop import TrainingLoop
-
-ModelGraph = collections.namedtuple("ModelGraph", ["graph", "spec", "input_hooks"])
+from kmeans_estimator.estimator.training_loop import TrainingLoop, step_fetches
 
 
 def _num_cores():
@@ -60,21 +58,32 @@ def session_config(config, graph=None):
     return options
 
 
-def build_model_graph(build_spec, input_fn, mode, config, params):
-    """Builds a new graph holding the input pipeline and the model for `mode`.
+class ModelGraph:
+    """A graph built for one mode: the input pipeline, the model, and what calls add.
 
-    The input pipeline is placed on the CPU, as tf.estimator did, and the model
-    under `config.device_fn`.
+    Attributes:
+      graph: the `tf.Graph`.
+      spec: the model_fn's `EstimatorSpec`.
+      input_hooks: the hooks the input pipeline needs (dataset initializers).
+      prepared: per mode, the ops the `run_*` functions added to the graph, so that a
+        graph kept for later calls (`kept_sessions`) gets them once.
+    """
 
-    Args:
-      build_spec: callable `(features, labels, mode) -> EstimatorSpec`.
-      input_fn: the user's input function.
-      mode: a `ModeKeys` value.
-      config: the Estimator's `RunConfig`.
-      params: the Estimator's params dict.
+    def __init__(self, graph, spec, input_hooks):
+        self.graph = graph
+        self.spec = spec
+        self.input_hooks = list(input_hooks)
+        self.prepared = {}
+
+
+InputGraph = collections.namedtuple("InputGraph", ["graph", "features", "labels", "input_hooks"])
+
+
+def build_input_graph(input_fn, mode, config, params):
+    """Builds a new graph holding the global step and the input pipeline, on the CPU.
 
     Returns:
-      A `ModelGraph` of the graph, the spec and the hooks the input needs.
+      An `InputGraph`; its labels are None in PREDICT mode.
     """
     graph = tf.Graph()
     with graph.as_default():
@@ -84,11 +93,35 @@ def build_model_graph(build_spec, input_fn, mode, config, params):
         with tf.device("/cpu:0"):
             result = inputs.call_input_fn(input_fn, mode, params, config)
             features, labels, input_hooks = inputs.parse_input_fn_result(result)
-        if mode == ModeKeys.PREDICT:
-            labels = None
-        with tf.compat.v1.device(config.device_fn):
-            spec = build_spec(features, labels, mode)
-    return ModelGraph(graph, spec, list(input_hooks))
+    if mode == ModeKeys.PREDICT:
+        labels = None
+    return InputGraph(graph, features, labels, list(input_hooks))
+
+
+def add_model(input_graph, build_spec, mode, config):
+    """Adds the model for `mode` to an `InputGraph`'s graph, under `config.device_fn`.
+
+    Args:
+      input_graph: what `build_input_graph` returned.
+      build_spec: callable `(features, labels, mode) -> EstimatorSpec`.
+      mode: a `ModeKeys` value.
+      config: the Estimator's `RunConfig`.
+
+    Returns:
+      A `ModelGraph`.
+    """
+    with input_graph.graph.as_default(), tf.compat.v1.device(config.device_fn):
+        spec = build_spec(input_graph.features, input_graph.labels, mode)
+    return ModelGraph(input_graph.graph, spec, input_graph.input_hooks)
+
+
+def build_model_graph(build_spec, input_fn, mode, config, params):
+    """Builds a new graph holding the input pipeline and the model for `mode`.
+
+    The input pipeline is placed on the CPU, as tf.estimator did, and the model
+    under `config.device_fn`.
+    """
+    return add_model(build_input_graph(input_fn, mode, config, params), build_spec, mode, config)
 
 
 def _scaffold_with_saver(scaffold, config):
@@ -119,17 +152,72 @@ def _warm_start(warm_start_from, graph):
         tf.compat.v1.train.warm_start(source, vars_to_warm_start=variables)
 
 
-def run_training(model, config, hooks, steps, max_steps, saving_listeners, warm_start_from):
-    """Runs training steps until a stop condition; returns the last loss or None."""
+TrainingGraph = collections.namedtuple("TrainingGraph", ["scaffold", "summary_op", "fetches", "graph_files"])
+
+
+def _prepared_training(model, config, kept):
+    """The ops every training call adds to `model`'s graph, added on its first call.
+
+    A kept graph also gets its merged summary op here, before any call's hooks begin:
+    once its first session has finalized it, no op can be added.
+    """
+    prepared = model.prepared.get(ModeKeys.TRAIN)
+    if prepared is None:
+        with model.graph.as_default():
+            tf.compat.v1.summary.scalar("loss", model.spec.loss)
+            scaffold = _scaffold_with_saver(model.spec.scaffold, config)
+            summary_op = None
+            if kept is not None:
+                summary_op = scaffold.summary_op
+                if summary_op is None:
+                    summary_op = tf.compat.v1.summary.merge_all()
+            fetches = step_fetches(model.spec.train_op, model.spec.loss)
+        prepared = TrainingGraph(scaffold, summary_op, fetches, checkpoints.GraphFiles(model.graph, scaffold.saver))
+        model.prepared[ModeKeys.TRAIN] = prepared
+    return prepared
+
+
+def _check_restorable(checkpoint_path, model, kept):
+    """Checks the checkpoint fits the graph, once per checkpoint path for a kept graph."""
+    if kept is not None and kept.checked_checkpoint == checkpoint_path:
+        return
+    checkpoints.check_restorable(checkpoint_path, model.graph)
+    if kept is not None:
+        kept.checked_checkpoint = checkpoint_path
+
+
+def _session_creator(model, config, scaffold, checkpoint_path, kept):
+    """A session creator restoring `checkpoint_path`, or initializing fresh variables.
+
+    With `kept`, a graph kept for later calls: its session, when it has one, restored
+    and with its local state reset; otherwise a new session handed to it to keep.
+    """
+    if checkpoint_path:
+        _check_restorable(checkpoint_path, model, kept)
+    if kept is not None and kept.session is not None:
+        return kept_sessions.RestoringSessionCreator(kept, scaffold.saver, checkpoint_path, scaffold.local_init_op)
+    creator = tf.compat.v1.train.ChiefSessionCreator(
+        scaffold=scaffold,
+        master=config.master,
+        config=session_config(config, model.graph),
+        checkpoint_filename_with_path=checkpoint_path,
+    )
+    return creator if kept is None else kept_sessions.KeepingSessionCreator(creator, kept)
+
+
+def run_training(model, config, hooks, steps, max_steps, saving_listeners, warm_start_from, kept=None):
+    """Runs training steps until a stop condition; returns the last loss or None.
+
+    `kept` is the `kept_sessions.KeptGraph` holding `model` when the call may run in a
+    kept session (local, chief, no caller hooks): see `Estimator._graph_for_call`.
+    """
     spec = model.spec
+    prepared = _prepared_training(model, config, kept)
+    scaffold = prepared.scaffold
     with model.graph.as_default():
-        tf.compat.v1.summary.scalar("loss", spec.loss)
         restore_from = checkpoints.latest_checkpoint(config.model_dir)
-        if restore_from:
-            checkpoints.check_restorable(restore_from, model.graph)
-        elif warm_start_from:
+        if not restore_from and warm_start_from:
             _warm_start(warm_start_from, model.graph)
-        scaffold = _scaffold_with_saver(spec.scaffold, config)
         all_hooks = model.input_hooks + list(hooks) + list(spec.training_hooks)
         if steps is not None or max_steps is not None:
             all_hooks.append(estimator_hooks.StepLimitHook(num_steps=steps, last_step=max_steps))
@@ -137,7 +225,8 @@ def run_training(model, config, hooks, steps, max_steps, saving_listeners, warm_
         if config.log_step_count_steps:
             chief_hooks.append(estimator_hooks.ProgressHook(config.log_step_count_steps, config.model_dir))
         if config.save_summary_steps:
-            chief_hooks.append(estimator_hooks.SummaryHook(config.save_summary_steps, config.model_dir, scaffold))
+            chief_hooks.append(estimator_hooks.SummaryHook(
+                config.save_summary_steps, config.model_dir, scaffold, summary_op=prepared.summary_op))
         chief_hooks.append(
             estimator_hooks.CheckpointHook(
                 config.model_dir,
@@ -145,69 +234,85 @@ def run_training(model, config, hooks, steps, max_steps, saving_listeners, warm_
                 save_steps=config.save_checkpoints_steps,
                 save_secs=config.save_checkpoints_secs,
                 listeners=saving_listeners,
+                graph_files=prepared.graph_files,
             )
         )
-        loop = TrainingLoop(spec.train_op, spec.loss, all_hooks + (chief_hooks if config.is_chief else []))
+        loop = TrainingLoop(prepared.fetches, all_hooks + (chief_hooks if config.is_chief else []))
         # The session adds no hooks of its own: summaries, step rates and
         # checkpoints come from the ScheduledHooks above. It restores the
         # checkpoint when created, so only its creation reads the checkpoint.
         with checkpoints.reading_checkpoint(restore_from):
-            session = tf.compat.v1.train.MonitoredTrainingSession(
-                master=config.master,
-                is_chief=config.is_chief,
-                checkpoint_dir=config.model_dir,
-                scaffold=scaffold,
-                hooks=all_hooks,
-                chief_only_hooks=chief_hooks,
-                save_checkpoint_secs=None,
-                save_checkpoint_steps=None,
-                save_summaries_steps=None,
-                save_summaries_secs=None,
-                config=session_config(config, model.graph),
-                log_step_count_steps=None,
-                save_graph_def=False,
-            )
+            if kept is None:
+                if restore_from:
+                    checkpoints.check_restorable(restore_from, model.graph)
+                session = tf.compat.v1.train.MonitoredTrainingSession(
+                    master=config.master,
+                    is_chief=config.is_chief,
+                    checkpoint_dir=config.model_dir,
+                    scaffold=scaffold,
+                    hooks=all_hooks,
+                    chief_only_hooks=chief_hooks,
+                    save_checkpoint_secs=None,
+                    save_checkpoint_steps=None,
+                    save_summaries_steps=None,
+                    save_summaries_secs=None,
+                    config=session_config(config, model.graph),
+                    log_step_count_steps=None,
+                    save_graph_def=False,
+                )
+            else:
+                # Chief hooks first, as MonitoredTrainingSession orders them.
+                session = tf.compat.v1.train.MonitoredSession(
+                    session_creator=_session_creator(model, config, scaffold, restore_from, kept),
+                    hooks=chief_hooks + all_hooks,
+                )
         with session:
             loop.run(session)
     return loop.last_loss
 
 
-def _session_creator(model, config, checkpoint_path):
-    """A session creator restoring `checkpoint_path`, or initializing fresh variables."""
-    if checkpoint_path:
-        checkpoints.check_restorable(checkpoint_path, model.graph)
-    else:
-        logging.warning(
-            "No checkpoint in %s: running with freshly initialized variables", config.model_dir
-        )
-    return tf.compat.v1.train.ChiefSessionCreator(
-        scaffold=_scaffold_with_saver(model.spec.scaffold, config),
-        master=config.master,
-        config=session_config(config, model.graph),
-        checkpoint_filename_with_path=checkpoint_path,
-    )
+EvaluationGraph = collections.namedtuple("EvaluationGraph", ["scaffold", "update_op", "final_values"])
 
 
-def run_evaluation(model, config, hooks, steps, checkpoint_path, eval_dir):
+def _prepared_evaluation(model, config):
+    """The metric update op and final values every evaluation adds, added once."""
+    prepared = model.prepared.get(ModeKeys.EVAL)
+    if prepared is None:
+        spec = model.spec
+        with model.graph.as_default():
+            metrics = dict(spec.eval_metric_ops)
+            if "loss" not in metrics:
+                metrics["loss"] = tf.compat.v1.metrics.mean(spec.loss, name="mean_loss")
+            update_op = tf.group(*(update for _, update in metrics.values()))
+            final_values = {name: value for name, (value, _) in metrics.items()}
+            final_values["global_step"] = tf.compat.v1.train.get_global_step()
+            scaffold = _scaffold_with_saver(spec.scaffold, config)
+        prepared = EvaluationGraph(scaffold, update_op, final_values)
+        model.prepared[ModeKeys.EVAL] = prepared
+    return prepared
+
+
+def _warn_if_fresh(checkpoint_path, config):
+    if not checkpoint_path:
+        logging.warning("No checkpoint in %s: running with freshly initialized variables", config.model_dir)
+
+
+def run_evaluation(model, config, hooks, steps, checkpoint_path, eval_dir, kept=None):
     """Runs the metrics' update ops over the input; returns the final metric values."""
     spec = model.spec
+    prepared = _prepared_evaluation(model, config)
+    _warn_if_fresh(checkpoint_path, config)
     with model.graph.as_default():
-        metrics = dict(spec.eval_metric_ops)
-        if "loss" not in metrics:
-            metrics["loss"] = tf.compat.v1.metrics.mean(spec.loss, name="mean_loss")
-        update_op = tf.group(*(update for _, update in metrics.values()))
-        final_values = {name: value for name, (value, _) in metrics.items()}
-        final_values["global_step"] = tf.compat.v1.train.get_global_step()
-        final_hook = tf.compat.v1.train.FinalOpsHook(final_values)
+        final_hook = tf.compat.v1.train.FinalOpsHook(prepared.final_values)
         all_hooks = model.input_hooks + list(hooks) + list(spec.evaluation_hooks) + [final_hook]
         if steps is not None:
             all_hooks.append(estimator_hooks.StopAfterRunsHook(steps))
-        creator = _session_creator(model, config, checkpoint_path)
         with checkpoints.reading_checkpoint(checkpoint_path):
+            creator = _session_creator(model, config, prepared.scaffold, checkpoint_path, kept)
             session = tf.compat.v1.train.MonitoredSession(session_creator=creator, hooks=all_hooks)
         with session:
             while not session.should_stop():
-                session.run(update_op)
+                session.run(prepared.update_op)
         results = final_hook.final_ops_values
         _write_eval_summaries(eval_dir, results)
     return results
@@ -265,14 +370,24 @@ def _single_examples(values):
         yield {key: value[row] for key, value in values.items()}
 
 
-def iterate_predictions(model, config, hooks, checkpoint_path, predict_keys, yield_single_examples):
+def _prepared_prediction(model, config):
+    prepared = model.prepared.get(ModeKeys.PREDICT)
+    if prepared is None:
+        with model.graph.as_default():
+            prepared = model.prepared[ModeKeys.PREDICT] = _scaffold_with_saver(model.spec.scaffold, config)
+    return prepared
+
+
+def iterate_predictions(model, config, hooks, checkpoint_path, predict_keys, yield_single_examples, kept=None):
     """Yields predictions batch by batch, or example by example."""
     spec = model.spec
+    scaffold = _prepared_prediction(model, config)
+    _warn_if_fresh(checkpoint_path, config)
     with model.graph.as_default():
         predictions = _select_predictions(spec.predictions, predict_keys)
-        creator = _session_creator(model, config, checkpoint_path)
         all_hooks = model.input_hooks + list(hooks) + list(spec.prediction_hooks)
         with checkpoints.reading_checkpoint(checkpoint_path):
+            creator = _session_creator(model, config, scaffold, checkpoint_path, kept)
             session = tf.compat.v1.train.MonitoredSession(session_creator=creator, hooks=all_hooks)
         with session:
             while not session.should_stop():

@@ -23,6 +23,17 @@ def _needs_every_run(hook):
     return kind.before_run is not _BASE_HOOK.before_run or kind.after_run is not _BASE_HOOK.after_run
 
 
+def step_fetches(train_op, loss):
+    """What every training step fetches: the train op, the loss and the global step after it.
+
+    Built once per graph (a kept graph is final after its first call).
+    """
+    global_step = tf.compat.v1.train.get_global_step()
+    with tf.name_scope("training_loop"), tf.control_dependencies([train_op]):
+        step_after = tf.identity(global_step.read_value(), name="global_step_after")
+    return [train_op, loss, step_after]
+
+
 class TrainingLoop:
     """Runs a graph's train op in a MonitoredSession until training ends.
 
@@ -36,16 +47,13 @@ class TrainingLoop:
     `observe`; one of them returning True ends training.
 
     Args:
-      train_op: the EstimatorSpec's train op, which increments the global step.
-      loss: the scalar loss tensor.
+      fetches: what `step_fetches` returned for the graph's train op and loss.
       hooks: every hook the MonitoredSession was given, chief-only ones included.
     """
 
-    def __init__(self, train_op, loss, hooks):
+    def __init__(self, fetches, hooks):
         self._global_step = tf.compat.v1.train.get_global_step()
-        with tf.name_scope("training_loop"), tf.control_dependencies([train_op]):
-            step_after = tf.identity(self._global_step.read_value(), name="global_step_after")
-        self._fetches = [train_op, loss, step_after]
+        self._fetches = list(fetches)
         scheduled = [hook for hook in hooks if isinstance(hook, ScheduledHook)]
         self._due_checks = [hook.is_due for hook in scheduled if type(hook).is_due is not ScheduledHook.is_due]
         self._observers = [hook.observe for hook in scheduled]
