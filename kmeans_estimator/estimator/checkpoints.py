@@ -196,6 +196,16 @@ class GraphFiles:
         write_graph_text(self._graph_def, model_dir, self._digest)
         return self._meta_graph
 
+    @property
+    def graph_def(self):
+        """The stripped GraphDef last written (after `write`)."""
+        return self._graph_def
+
+    @property
+    def digest(self):
+        """The `graph_digest` of `graph_def`."""
+        return self._digest
+
 
 def write_graph_text(graph_def, model_dir, digest=None):
     """Writes `graph.pbtxt` unless this process wrote the same graph there and it is unchanged.

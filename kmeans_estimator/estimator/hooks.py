@@ -15,7 +15,7 @@ import time
 import tensorflow as tf
 from absl import logging
 
-from kmeans_estimator.estimator import checkpoints, temp_files
+from kmeans_estimator.estimator import checkpoints, event_files, temp_files
 
 # The directory TensorFlow's sharded Saver writes a checkpoint's parts into before merging them.
 _SAVE_TEMP_SUFFIX = "_temp"
@@ -61,7 +61,7 @@ class StepLimitHook(ScheduledHook):
 
 class _EventWritingHook(ScheduledHook):
     """A ScheduledHook acting every `every_steps` steps that writes to the event files of
-    `output_dir` (through TensorFlow's shared FileWriterCache)."""
+    `output_dir` (through `event_files`, whose writers hold no graph data)."""
 
     def __init__(self, every_steps, output_dir):
         self._every_steps = every_steps
@@ -70,7 +70,7 @@ class _EventWritingHook(ScheduledHook):
         self._next_step = None
 
     def begin(self):
-        self._writer = tf.compat.v1.summary.FileWriterCache.get(self._output_dir)
+        self._writer = event_files.writer(self._output_dir)
 
     def end(self, session):
         self._writer.flush()
@@ -203,6 +203,7 @@ class CheckpointHook(ScheduledHook):
         if self._graph_files is None:
             self._graph_files = checkpoints.GraphFiles(tf.compat.v1.get_default_graph(), self._saver)
         self._meta_graph = self._graph_files.write(self._model_dir)
+        event_files.add_graph(self._model_dir, self._graph_files.graph_def, self._graph_files.digest)
         step = session.run(self._global_step)
         if self._timer:
             self._timer.update_last_triggered_step(step)

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from kmeans_estimator.estimator import checkpoints, hooks as estimator_hooks, inputs, kept_sessions
+from kmeans_estimator.estimator import checkpoints, event_files, hooks as estimator_hooks, inputs, kept_sessions
 from kmeans_estimator.estimator.spec import ModeKeys
 from kmeans_estimator.estimator.training_loop import TrainingLoop, step_fetches
 
@@ -325,11 +325,9 @@ def _write_eval_summaries(eval_dir, results):
         for name, value in sorted(results.items())
         if name != "global_step" and np.ndim(value) == 0 and np.issubdtype(np.asarray(value).dtype, np.number)
     ]
-    writer = tf.compat.v1.summary.FileWriter(eval_dir)
-    try:
-        writer.add_summary(tf.compat.v1.Summary(value=values), int(results["global_step"]))
-    finally:
-        writer.close()
+    writer = event_files.writer(eval_dir)
+    writer.add_summary(tf.compat.v1.Summary(value=values), int(results["global_step"]))
+    writer.flush()
 
 
 def _select_predictions(predictions, predict_keys):
