@@ -184,10 +184,15 @@ class GraphFiles:
         self._graph_def = None
         self._digest = None
         self._meta_graph = None
+        self._graph_version = None
 
     def write(self, model_dir):
-        """Writes `graph.pbtxt` (when it changed) and returns the serialized, stripped MetaGraphDef."""
-        if self._graph_def is None or not self._graph.finalized:
+        """Writes `graph.pbtxt` (when it changed) and returns the serialized, stripped MetaGraphDef.
+
+        Both are made again only when ops were added to the graph since they were made.
+        """
+        if self._graph_version != self._graph.version:
+            self._graph_version = self._graph.version
             self._graph_def = strip_large_constants(self._graph.as_graph_def(add_shapes=True))
             self._digest = graph_digest(self._graph_def)
             self._meta_graph = tf.compat.v1.train.export_meta_graph(

@@ -197,6 +197,9 @@ class RestoringSessionCreator(tf.compat.v1.train.SessionCreator):
         self._local_init_op = local_init_op
 
     def create_session(self):
+        # MonitoredSession un-finalizes a graph it did not find final when it closes; a
+        # kept graph is final while each call runs, as a new one would be.
+        self._kept.model.graph.finalize()
         session = self._kept.session
         self._saver.restore(session, self._checkpoint_path)
         if self._local_init_op is not None:
