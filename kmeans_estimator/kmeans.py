@@ -1,8 +1,9 @@
 """KMeans: the k-means Estimator, a drop-in for tf.compat.v1.estimator.experimental.KMeans.
 
 This module wires the graph ops of `kmeans_estimator.clustering` into an
-`EstimatorSpec`: the train op chooses the centers in its first run, and hooks
-report that choice and stop on a small change of the loss. Arguments are
+`EstimatorSpec`: the train op chooses the centers in its first run (in mini-batch
+mode, once it has gathered a few batches), and hooks report that choice and stop on
+a small change of the loss. Arguments are
 validated here, once, before any graph is built.
 
 Points are clustered in float32 whatever their input dtype (float64 and
@@ -30,6 +31,17 @@ WORKING_CENTERS_VAR_NAME = "clusters_updated"
 CLUSTER_COUNTS_VAR_NAME = "cluster_counts"
 STEPS_TO_SYNC_VAR_NAME = "update_in_steps"
 INITIALIZED_VAR_NAME = "initialized"
+
+# Batches a mini-batch chief gathers for a named init when mini_batch_init_size is None:
+# scikit-learn's MiniBatchKMeans runs its init on 3 * batch_size points.
+DEFAULT_INIT_BATCHES = 3
+
+# Nearly empty centers are moved about every this many points per center, as in
+# scikit-learn's MiniBatchKMeans (10 * num_clusters points).
+REASSIGNMENT_POINTS_PER_CENTER = 10
+
+# The second element of the seed pair of reassignment draws; the inits use 0 to k - 1.
+_REASSIGNMENT_SEED_STREAM = -1
 
 
 class _LossRelativeChangeHook(ScheduledHook):
@@ -62,13 +74,15 @@ class _LossRelativeChangeHook(ScheduledHook):
 class _InitializeClustersHook(ScheduledHook):
     """Reports the chief's choice of initial centers; makes other workers wait for it.
 
-    On the chief, the train op itself chooses the centers from its batch while they are
-    not all chosen, then runs its step on that same batch, so that the first `train()` call
-    trains as many steps as later ones. Centers are distinct points: a run that finds
+    On the chief, the train op itself chooses the centers from its batch (in mini-batch
+    mode with a named init, from the batches it gathered) while they are not all chosen,
+    then runs its step on that same batch. Centers are distinct points: a run that finds
     fewer distinct points than `num_clusters` assigns nothing, and this hook raises an
-    error naming both numbers before anything is saved; so does an input that ends before
-    every center is chosen (this hook is a chief hook, ended before the checkpoint hook).
-    Other workers wait until the chief has initialized the centers.
+    error naming both numbers before anything is saved. An input that ends while the
+    chief is still gathering batches has the centers chosen from the points gathered, at
+    the end of the call; one that ends before every center is chosen raises an error
+    (this hook is a chief hook, ended before the checkpoint hook). Other workers wait
+    until the chief has initialized the centers.
     """
 
     def __init__(self, init, initialized, num_clusters, is_chief, source):
@@ -87,6 +101,11 @@ class _InitializeClustersHook(ScheduledHook):
     def observe(self, session, step, loss):
         if self._done or not self._is_chief:
             return False
+        self._check_shortfall(session)
+        return False
+
+    def _check_shortfall(self, session):
+        """Raises when the latest choice found too few distinct points; notes when all are chosen."""
         shortfall, self._done = session.run([self._init.shortfall, self._initialized])
         if shortfall >= 0:
             raise ValueError(
@@ -94,11 +113,15 @@ class _InitializeClustersHook(ScheduledHook):
                 f"points available for initialization: {self._source} holds only "
                 f"{shortfall} distinct points (repeated centers would stay empty)"
             )
-        return False
 
     def end(self, session):
         if self._done or not self._is_chief or session.run(self._initialized):
             return
+        if self._init.from_gathered is not None:
+            session.run(self._init.from_gathered)
+            self._check_shortfall(session)
+            if self._done:
+                return
         chosen = session.run(self._init.num_chosen)
         if chosen == 0:
             raise ValueError(
@@ -215,10 +238,54 @@ def _finite(tensor):
 
 
 class _Initialization(collections.namedtuple(
-        "_Initialization", ["ready", "num_chosen", "shortfall"])):
+        "_Initialization", ["ready", "num_chosen", "shortfall", "from_gathered"])):
     """What initialization leaves for the step and its hook: whether every center is chosen
-    (after this run's choice), the local count of centers chosen, and a local variable
-    holding -1, or the number of distinct points found when a run found too few."""
+    (after this run's choice), the local count of centers chosen, a local variable
+    holding -1, or the number of distinct points found when a run found too few, and the op
+    choosing the centers from the batches gathered so far (None when none are gathered)."""
+
+
+class _InitPool:
+    """The points a mini-batch chief gathers, batch by batch, to choose its initial centers from.
+
+    Both variables are local, so no checkpoint holds them: the pool is transient (emptied
+    once the centers are chosen from it, and gathered anew by a `train()` call that starts
+    before they are), and saving it would write a few batches of points into every
+    checkpoint for no use.
+
+    Args:
+      num_features: d, the points' number of columns.
+      init_size: the points to gather, a positive int, or None for `DEFAULT_INIT_BATCHES`
+        times the first batch's size.
+    """
+
+    def __init__(self, num_features, init_size):
+        self.points = tf.compat.v1.Variable(
+            tf.zeros([0, num_features], COMPUTE_DTYPE), shape=tf.TensorShape([None, num_features]),
+            trainable=False, collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES],
+            name="kmeans_init_pool", use_resource=True,
+        )
+        # 0 while the pool is empty; the first batch gathered sets it.
+        self.target = tf.compat.v1.get_local_variable(
+            "kmeans_init_pool_target", shape=[], dtype=tf.int32,
+            initializer=tf.compat.v1.zeros_initializer(),
+        )
+        self._init_size = init_size
+
+    def gather(self, points):
+        """Returns the pool with `points` added, its target size, and whether it is full."""
+        pooled = tf.concat([self.points.read_value(), points], axis=0, name="pooled")
+        if self._init_size is None:
+            first_target = DEFAULT_INIT_BATCHES * tf.shape(points)[0]
+        else:
+            first_target = tf.constant(self._init_size)
+        target = self.target.read_value()
+        target = tf.where(target > 0, target, first_target)
+        return pooled, target, tf.shape(pooled)[0] >= target
+
+    def assign(self, points, target):
+        """The assigns of the pool's new content and target."""
+        return [self.points.assign(points), self.target.assign(target)]
 
 
 class _Settings:
@@ -264,6 +331,15 @@ class KMeans(Estimator):
       config: a `RunConfig`.
       feature_columns: feature columns for `input_layer`; None uses the
         features themselves (a Tensor, or a dict concatenated in key order).
+      mini_batch_init_size: mini-batch mode with a named init only: the
+        chief gathers whole batches until it holds at least this many points
+        and chooses the centers from all of them; None for three batches
+        (three times the first batch's size), 1 for the first batch alone,
+        as the original did. Runs that only gather train no step.
+      reassignment_ratio: mini-batch mode with one step per iteration only:
+        about every `10 * num_clusters` points, centers whose total count is
+        below this times the largest count move to random points of the
+        batch; a number in [0, 1], 0 never moves them, as the original did.
 
     Raises:
       ValueError: an argument is invalid; the message names it.
@@ -294,6 +370,8 @@ class KMeans(Estimator):
         relative_tolerance=None,
         config=None,
         feature_columns=None,
+        mini_batch_init_size=None,
+        reassignment_ratio=0.01,
     ):
         initial_centers = None
         if isinstance(initial_clusters, str):
@@ -340,6 +418,19 @@ class KMeans(Estimator):
             if isinstance(feature_columns, (str, bytes)) or not hasattr(feature_columns, "__iter__"):
                 raise ValueError(f"feature_columns must be an iterable of feature columns, got {feature_columns!r}")
             feature_columns = tuple(feature_columns)
+        if mini_batch_init_size is not None and (
+            not _is_integer(mini_batch_init_size) or mini_batch_init_size < 1
+        ):
+            raise ValueError(
+                f"mini_batch_init_size must be a positive integer (points) or None (three batches), "
+                f"got {mini_batch_init_size!r}"
+            )
+        if (
+            isinstance(reassignment_ratio, bool)
+            or not isinstance(reassignment_ratio, numbers.Real)
+            or not 0 <= reassignment_ratio <= 1
+        ):
+            raise ValueError(f"reassignment_ratio must be a number in [0, 1], got {reassignment_ratio!r}")
         self._settings = _Settings(
             num_clusters=int(num_clusters),
             initial_clusters=initial_clusters if initial_centers is None else initial_centers,
@@ -350,6 +441,8 @@ class KMeans(Estimator):
             kmeans_plus_plus_num_retries=int(kmeans_plus_plus_num_retries),
             relative_tolerance=None if relative_tolerance is None else float(relative_tolerance),
             feature_columns=feature_columns,
+            mini_batch_init_size=None if mini_batch_init_size is None else int(mini_batch_init_size),
+            reassignment_ratio=float(reassignment_ratio),
         )
         super().__init__(model_fn=self._kmeans_model_fn, model_dir=model_dir, config=config)
 
@@ -447,6 +540,10 @@ class KMeans(Estimator):
     def _initialize_in_step(self, points, centers, initialized):
         """Chooses the centers from this run's batch while they are not all chosen.
 
+        In mini-batch mode with a named init, the batches are first gathered into an
+        `_InitPool` until it holds `mini_batch_init_size` points; the run that fills it
+        chooses the centers from the whole pool, and the runs before it choose nothing.
+
         Returns the `_Initialization` and the centers the step runs with, read after the
         choice. Choosing is a `tf.cond` that returns values (kmeans++ runs only while the
         centers are not chosen); the variables then take those values in every run.
@@ -459,25 +556,79 @@ class KMeans(Estimator):
             "kmeans_init_shortfall", shape=[], dtype=tf.int32,
             initializer=tf.compat.v1.constant_initializer(-1),
         )
+        pool = self._init_pool(points.shape[1])
         with tf.name_scope("kmeans/init"):
             def keep():  # Initialized, maybe restored: every center is chosen.
-                return centers.read_value(), tf.constant(self._settings.num_clusters), tf.constant(-1)
+                chosen = (centers.read_value(), tf.constant(self._settings.num_clusters), tf.constant(-1))
+                if pool is None:
+                    return chosen
+                return chosen + (pool.points.read_value(), pool.target.read_value())
 
             def choose():
                 with tf.name_scope("check_input"):
                     init_points = _finite(points)
-                return self._initial_values(init_points, centers, num_chosen)
+                if pool is None:
+                    return self._initial_values(init_points, centers, num_chosen)
+                pooled, target, full = pool.gather(init_points)
 
-            new_centers, new_count, new_shortfall = tf.cond(initialized, keep, choose)
-            ready = tf.equal(new_count, self._settings.num_clusters)
-            assigned = [
-                centers.assign(new_centers), num_chosen.assign(new_count),
-                initialized.assign(ready), shortfall.assign(new_shortfall),
-            ]
+                def from_pool():  # The pool empties for good, or for a new gathering (random init).
+                    return self._initial_values(pooled, centers, num_chosen) + (pooled[:0], tf.constant(0))
+
+                def wait():
+                    return centers.read_value(), num_chosen.read_value(), tf.constant(-1), pooled, target
+
+                return tf.cond(full, from_pool, wait, name="if_pool_full")
+
+            values = tf.cond(initialized, keep, choose)
+            assigned, ready = self._assign_initial_values(values[:3], centers, initialized, num_chosen, shortfall)
+            if pool is not None:
+                assigned += pool.assign(*values[3:])
             with tf.control_dependencies(assigned):
-                centers_now = tf.identity(new_centers, name="centers")
+                centers_now = tf.identity(values[0], name="centers")
                 ready = tf.identity(ready, name="ready")
-        return _Initialization(ready, num_chosen, shortfall), centers_now
+        from_gathered = None
+        if pool is not None:
+            from_gathered = self._initialize_from_pool(pool, centers, initialized, num_chosen, shortfall)
+        return _Initialization(ready, num_chosen, shortfall, from_gathered), centers_now
+
+    def _init_pool(self, num_features):
+        """The `_InitPool` of mini-batch training with a named init, else None.
+
+        Full-batch mode chooses from its one batch; given centers need no points; a callable
+        is called on each batch, as the original did.
+        """
+        settings = self._settings
+        if not settings.use_mini_batch or not isinstance(settings.initial_clusters, str):
+            return None
+        return _InitPool(num_features, settings.mini_batch_init_size)
+
+    def _assign_initial_values(self, values, centers, initialized, num_chosen, shortfall):
+        """The assigns of `_initial_values`' (centers, count chosen, shortfall), and whether
+        every center is then chosen."""
+        new_centers, new_count, new_shortfall = values
+        ready = tf.equal(new_count, self._settings.num_clusters)
+        assigned = [
+            centers.assign(new_centers), num_chosen.assign(new_count),
+            initialized.assign(ready), shortfall.assign(new_shortfall),
+        ]
+        return assigned, ready
+
+    def _initialize_from_pool(self, pool, centers, initialized, num_chosen, shortfall):
+        """The op choosing the centers from the points gathered when the input ends first.
+
+        Run by `_InitializeClustersHook.end`; does nothing when the centers are chosen or
+        nothing was gathered.
+        """
+        with tf.name_scope("kmeans/init_from_gathered"):
+            gathered = pool.points.read_value()
+            pending = tf.logical_and(tf.logical_not(initialized.read_value()), tf.shape(gathered)[0] > 0)
+            values = tf.cond(
+                pending,
+                lambda: self._initial_values(gathered, centers, num_chosen),
+                lambda: (centers.read_value(), num_chosen.read_value(), shortfall.read_value()),
+                name="if_pending")
+            assigned, _ = self._assign_initial_values(values, centers, initialized, num_chosen, shortfall)
+            return tf.group(assigned + pool.assign(gathered[:0], 0))
 
     def _seed_pair(self, counter):
         """The [2] int32 seed of the stateless init ops; random when no seed was given."""
@@ -491,17 +642,21 @@ class KMeans(Estimator):
         """Where the initial centers come from, as the shortfall error names it."""
         initial = self._settings.initial_clusters
         if isinstance(initial, str) and initial != self.RANDOM_INIT:
+            if self._settings.use_mini_batch:
+                return (f"the points gathered for initialization (initial_clusters={initial!r} "
+                        f"chooses all centers from them)")
             return f"the first batch (initial_clusters={initial!r} chooses all centers from it)"
         if callable(initial) and not isinstance(initial, str):
             return "the initial_clusters callable's result, over the batches seen,"
         return "the input"
 
     def _initial_values(self, points, centers, num_chosen):
-        """Chooses centers from one batch: returns (centers, count chosen, shortfall).
+        """Chooses centers from one batch (or pool): returns (centers, count chosen, shortfall).
 
         The shortfall is -1, or the number of distinct points available when the batch
         (for kmeans++, k-means|| and given centers) or the input so far (random and
-        callable inits, which fill the centers batch by batch) holds fewer than k.
+        callable inits, which fill the centers batch by batch, or pool by pool) holds
+        fewer than k.
         """
         settings = self._settings
         k = settings.num_clusters
@@ -556,7 +711,12 @@ class KMeans(Estimator):
         return new_centers
 
     def _mini_batch_step(self, points, centers, nearest, k):
-        """Adds one batch to the working copy; every N steps syncs it into `clusters`."""
+        """Adds one batch to the working copy; every N steps syncs it into `clusters`.
+
+        With N = 1, nearly empty centers then move (see `_reassign_if_due`). With N > 1
+        they do not: the counts restart at every sync and an iteration over an epoch is
+        meant to be one exact Lloyd step, whose empty centers stay where they are.
+        """
         steps_per_iteration = self._settings.mini_batch_steps_per_iteration
         num_features = centers.shape[1]
         working = tf.compat.v1.get_variable(
@@ -578,9 +738,11 @@ class KMeans(Estimator):
                 # and `update_in_steps` keeps its value of 1.
                 new_centers, new_totals = update.mini_batch_update(
                     centers, tf.cast(totals, COMPUTE_DTYPE), sums, counts)
+                new_totals = tf.cast(tf.round(new_totals), tf.int64)
+                if self._settings.reassignment_ratio > 0:
+                    new_centers, new_totals = self._reassign_if_due(points, new_centers, new_totals)
                 return tf.group(
-                    centers.assign(new_centers), working.assign(new_centers),
-                    totals.assign(tf.cast(tf.round(new_totals), tf.int64)))
+                    centers.assign(new_centers), working.assign(new_centers), totals.assign(new_totals))
             # A new iteration starts from the current centers.
             start = tf.equal(steps_to_sync, steps_per_iteration)
             base = tf.where(start, centers, working)
@@ -602,6 +764,35 @@ class KMeans(Estimator):
                     return tf.constant(True)
 
             return tf.cond(remaining <= 0, sync, lambda: tf.constant(False))
+
+    def _reassign_if_due(self, points, centers, totals):
+        """Moves nearly empty centers (see `update.reassign_nearly_empty`) on the steps due.
+
+        A step is due when the points seen, counted as the global step times this batch's
+        size, pass a multiple of `REASSIGNMENT_POINTS_PER_CENTER * num_clusters`:
+        scikit-learn's cadence, kept without a variable of its own. Unlike scikit-learn, a
+        center with a count of 0 does not make a step due: with batches not much larger
+        than `num_clusters`, a center's blob is often missing from the first batches, and
+        moving that center away leaves the blob without one for good. By the first due
+        step, centers have seen about 10 points each on average.
+        Draws are seeded by the seed and the global step, so a seeded run moves the same
+        centers to the same points every time.
+
+        Returns:
+          `(centers, totals)` after the moves, shaped like the inputs.
+        """
+        settings = self._settings
+        period = REASSIGNMENT_POINTS_PER_CENTER * settings.num_clusters
+        with tf.name_scope("reassign"):
+            step = tf.compat.v1.train.get_global_step().read_value()
+            batch_size = tf.cast(tf.shape(points)[0], step.dtype)
+            due = (step + 1) * batch_size // period > step * batch_size // period
+            seed = tf.random.experimental.stateless_fold_in(self._seed_pair(_REASSIGNMENT_SEED_STREAM), step)
+            return tf.cond(
+                due,
+                lambda: update.reassign_nearly_empty(points, centers, totals, settings.reassignment_ratio, seed),
+                lambda: (centers, totals),
+                name="if_due")
 
     def _predict_spec(self, points, centers, nearest):
         """The PREDICT spec: what `predict()` yields and what an exported SavedModel serves.

@@ -36,15 +36,16 @@ def test_first_train_call_chooses_centers_and_steps_on_the_same_batch(tmp_path, 
 @pytest.mark.parametrize("initial_clusters", [ke.KMeans.RANDOM_INIT, ke.KMeans.KMEANS_PLUS_PLUS_INIT])
 def test_n_train_calls_on_a_one_batch_input_run_n_steps(tmp_path, points, initial_clusters,
                                                        use_mini_batch):
+    # An init from the first batch alone, as the original did (mini-batch mode gathers three).
     kmeans = ke.KMeans(4, model_dir=str(tmp_path), initial_clusters=initial_clusters, seed=2,
-                       use_mini_batch=use_mini_batch)
+                       use_mini_batch=use_mini_batch, mini_batch_init_size=1)
     for _ in range(3):
         kmeans.train(ref.whole_input(points))
     assert kmeans.get_variable_value("global_step") == 3
 
 
 def test_random_init_takes_centers_from_later_batches_when_a_batch_is_smaller_than_k(tmp_path, points):
-    kmeans = ke.KMeans(5, model_dir=str(tmp_path), seed=3)
+    kmeans = ke.KMeans(5, model_dir=str(tmp_path), seed=3, mini_batch_init_size=1)
     # Three batches of two points: all of the first two batches and one point of the third.
     kmeans.train(ref.batched_input(points[:6], batch_size=2))
     # The third batch completes the centers, then takes the one step.
@@ -109,7 +110,8 @@ def test_callable_init_may_return_more_than_asked_for(tmp_path, points):
 
 
 def test_kmeans_plus_plus_on_a_batch_smaller_than_k_raises_naming_both_numbers(tmp_path, points):
-    kmeans = ke.KMeans(10, model_dir=str(tmp_path), initial_clusters=ke.KMeans.KMEANS_PLUS_PLUS_INIT)
+    kmeans = ke.KMeans(10, model_dir=str(tmp_path), initial_clusters=ke.KMeans.KMEANS_PLUS_PLUS_INIT,
+                       mini_batch_init_size=1)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"num_clusters=10 .*got 4"):
         kmeans.train(ref.batched_input(points[:20], batch_size=4))
     assert_no_checkpoint(kmeans.model_dir)

@@ -49,7 +49,8 @@ def test_empty_cluster_keeps_its_center(tmp_path, points, use_mini_batch):
     far_away = np.array([[100.0, -100.0]], np.float32)
     initial = np.concatenate([points[:3], far_away])
     kmeans = ke.KMeans(
-        4, model_dir=str(tmp_path), initial_clusters=initial, use_mini_batch=use_mini_batch
+        4, model_dir=str(tmp_path), initial_clusters=initial, use_mini_batch=use_mini_batch,
+        reassignment_ratio=0.0,
     )
     kmeans.train(ref.repeated_input(points), steps=2)
     centers = kmeans.cluster_centers()
@@ -60,7 +61,8 @@ def test_empty_cluster_keeps_its_center(tmp_path, points, use_mini_batch):
 
 def test_mini_batch_with_one_step_per_iteration_matches_sculley(tmp_path, points):
     initial = points[[0, 1, 2]]
-    kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=initial, use_mini_batch=True)
+    kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=initial, use_mini_batch=True,
+                       reassignment_ratio=0.0)
     kmeans.train(ref.batched_input(points, batch_size=30, repeat=True), steps=6)
     centers, counts = initial, np.zeros(3, np.int64)
     for step in range(6):

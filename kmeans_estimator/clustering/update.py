@@ -1,9 +1,11 @@
-"""Center updates of k-means: full-batch Lloyd means and mini-batch running means.
+"""Center updates of k-means: full-batch Lloyd means, mini-batch running means and the
+moving of nearly empty mini-batch centers.
 
 Pure graph functions; the caller owns the variables they are assigned to.
 """
 import tensorflow as tf
 
+from kmeans_estimator.clustering.init import random_init
 from kmeans_estimator.clustering.rows import by_row_count, row_range
 
 # From this many points on, the compiled sums run as two halves side by side (see
@@ -191,6 +193,52 @@ def mini_batch_update(
         step = (sums - counts[:, tf.newaxis] * centers) / tf.maximum(
             new_total_counts[:, tf.newaxis], 1.0)
         return centers + step, new_total_counts
+
+
+def reassign_nearly_empty(
+    points: tf.Tensor, centers: tf.Tensor, total_counts: tf.Tensor, ratio: float, seed: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Moves the centers that hold almost no points onto random points of the batch.
+
+    A center is nearly empty when its total count is below `ratio` times the largest total
+    count. The nearly empty centers (the smallest counts first, at most half the batch) move
+    to distinct points of the batch drawn uniformly, none equal to a center; their counts
+    become the smallest count of the centers that stay, so that the next batches move them
+    about as fast as the least-used of the others. Mini-batch k-means otherwise leaves a
+    center that kmeans++ put between blobs, or in a blob another center took over, empty
+    for the rest of training.
+
+    Args:
+      points: `[n, d]` float tensor, the batch.
+      centers: `[k, d]` centers after the batch's update, distinct rows.
+      total_counts: `[k]` int64 points assigned to each center in all batches so far.
+      ratio: a Python float in (0, 1].
+      seed: `[2]` int32 tensor seeding the draw of the points.
+
+    Returns:
+      `(centers, total_counts)`, shaped like the inputs.
+
+    References:
+      Sculley, "Web-scale k-means clustering", WWW 2010; the reassignment of scikit-learn's
+      MiniBatchKMeans (`reassignment_ratio`).
+    """
+    with tf.name_scope("reassign_nearly_empty"):
+        threshold = ratio * tf.cast(tf.reduce_max(total_counts), tf.float64)
+        nearly_empty = tf.cast(total_counts, tf.float64) < threshold
+        wanted = tf.minimum(tf.reduce_sum(tf.cast(nearly_empty, tf.int32)), tf.shape(points)[0] // 2)
+
+        def move():
+            new_positions = random_init(points, wanted, seed, existing=centers)
+            num_moved = tf.shape(new_positions)[0]
+            # The nearly empty centers have the smallest counts: the first of this order.
+            moved = tf.argsort(total_counts, stable=True)[:num_moved, tf.newaxis]
+            is_moved = tf.scatter_nd(moved, tf.ones([num_moved], tf.bool), tf.shape(total_counts))
+            smallest_kept = tf.reduce_min(tf.where(
+                is_moved, tf.constant(total_counts.dtype.max, total_counts.dtype), total_counts))
+            return (tf.tensor_scatter_nd_update(centers, moved, new_positions),
+                    tf.tensor_scatter_nd_update(total_counts, moved, tf.fill([num_moved], smallest_kept)))
+
+        return tf.cond(wanted > 0, move, lambda: (centers, total_counts), name="if_any")
 
 
 def relative_change(loss: tf.Tensor, previous_loss: tf.Tensor) -> tf.Tensor:
