@@ -6,7 +6,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: example test bench bench-quick bench-calls clean
+.PHONY: example test bench bench-quick bench-calls bench-workloads clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ bench: $(BENCH_STAMP)
 bench-calls: $(BENCH_STAMP)
 	test -x .venv-original/bin/python || bash benchmarks/setup_original.sh
 	$(VPY) benchmarks/bench_calls.py --original-python .venv-original/bin/python
+
+# Call sequences against the original, the canonical tf.data pipeline, 200k x 64 with k=256.
+bench-workloads: $(BENCH_STAMP)
+	test -x .venv-original/bin/python || bash benchmarks/setup_original.sh
+	$(VPY) benchmarks/bench_workloads.py --original-python .venv-original/bin/python
 
 clean:
 	rm -rf $(VENV) .venv-original build *.egg-info

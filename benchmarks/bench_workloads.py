@@ -12,7 +12,9 @@
    process, run before and after ours). Also timed: the same tf.data pipeline alone read
    for 300 batches in a bare session (built, created and read: no k-means). Quality: the
    holdout score (sum of squared distances of 20k held-out points) against
-   scikit-learn's after the same 300 batches; target <= 1.05x.
+   scikit-learn's after the same 300 batches; target <= 1.05x. Ours draws as many kmeans++
+   candidates per center as scikit-learn (2 + ln k, `kmeans_plus_plus_num_retries=1 + ln k`),
+   as bench_kmeans does, so both run the same algorithm; the other settings are defaults.
 3. Full batch 200k x 64, k=256 (tf.constant-like numpy input): the Lloyd iteration
    against the numpy matmul floor (bench_kmeans' paired measure, target <= 1.5x), and
    kmeans++ per center against TensorFlow's own product scoring one center's candidates
@@ -139,7 +141,8 @@ def worker_pipeline_ours(spec):
                 .repeat().batch(spec["batch"]))
 
     model = ke.KMeans(spec["centers"], initial_clusters=ke.KMeans.KMEANS_PLUS_PLUS_INIT,
-                      model_dir=tempfile.mkdtemp(prefix="bench_workloads_"), seed=bench_kmeans.SEED)
+                      model_dir=tempfile.mkdtemp(prefix="bench_workloads_"), seed=bench_kmeans.SEED,
+                      kmeans_plus_plus_num_retries=1 + int(np.log(spec["centers"])))
     start = time.perf_counter()
     model.train(input_fn, steps=spec["steps"])
     call_s = time.perf_counter() - start
