@@ -5,6 +5,7 @@ so code written for it ports by changing the import. Each method validates its
 arguments, then hands over to `session` (running a call) or `saved_model`
 (writing an export).
 """
+import contextlib
 import copy
 import inspect
 import os
@@ -173,12 +174,13 @@ class Estimator:
         model is built on the new input graph, which is kept for the next calls when it
         may be.
         """
-        if not callable(input_fn):
-            raise TypeError(f"input_fn must be callable, got {type(input_fn).__name__}")
         config = self._config
         input_graph = session.build_input_graph(input_fn, mode, config, self.params)
         local = not config.master and config.is_chief and not config.cluster_spec
-        if not (self._graphs_reusable() and local and not caller_hooks):
+        # The input's own ops decide first: a graph holding a large data set is never
+        # kept, and digesting it would copy the data twice for nothing.
+        if not (self._graphs_reusable() and local and not caller_hooks
+                and kept_sessions.reusable(input_graph.graph, config)):
             return session.add_model(input_graph, self._build_spec, mode, config), None
         digest = kept_sessions.input_digest(
             input_graph.graph.as_graph_def(), input_graph.features, input_graph.labels)
@@ -190,14 +192,22 @@ class Estimator:
             return model, None
         return model, self._keeper.keep(mode, model, digest)
 
-    def _ending(self, kept, failed):
-        """Gives a kept graph back after its call: to reuse, or to close when the call failed."""
+    @contextlib.contextmanager
+    def _running(self, kept):
+        """Around a call's run: gives a kept graph back after it, to reuse, or to close
+        when the call failed. A caller who stops reading `predict` leaves a sound session."""
         if kept is None:
+            yield
             return
-        if failed:
-            self._keeper.discard(kept)
-        else:
+        try:
+            yield
+        except GeneratorExit:
             self._keeper.release(kept)
+            raise
+        except BaseException:
+            self._keeper.discard(kept)
+            raise
+        self._keeper.release(kept)
 
     # Checkpoints.
 
@@ -264,14 +274,10 @@ class Estimator:
                 logging.info("Skipping training: global step %d already reached max_steps=%d", step, max_steps)
                 return self
         model, kept = self._graph_for_call(input_fn, ModeKeys.TRAIN, self.latest_checkpoint(), hooks or listeners)
-        try:
+        with self._running(kept):
             loss = session.run_training(
                 model, self._config, hooks, steps, max_steps, listeners, self._warm_start_from, kept
             )
-        except BaseException:
-            self._ending(kept, failed=True)
-            raise
-        self._ending(kept, failed=False)
         logging.info("Loss for final step: %s", loss)
         return self
 
@@ -290,14 +296,9 @@ class Estimator:
             raise TypeError(f"name must be a string or None, got {type(name).__name__}")
         checkpoint_path = self._checkpoint_to_use(checkpoint_path)
         model, kept = self._graph_for_call(input_fn, ModeKeys.EVAL, checkpoint_path, hooks)
-        try:
-            results = session.run_evaluation(
+        with self._running(kept):
+            return session.run_evaluation(
                 model, self._config, hooks, steps, checkpoint_path, self.eval_dir(name), kept)
-        except BaseException:
-            self._ending(kept, failed=True)
-            raise
-        self._ending(kept, failed=False)
-        return results
 
     def predict(self, input_fn, predict_keys=None, hooks=None, checkpoint_path=None, yield_single_examples=True):
         """Yields the model's predictions for the features from `input_fn`.
@@ -316,17 +317,10 @@ class Estimator:
             predict_keys = list(predict_keys)
         checkpoint_path = self._checkpoint_to_use(checkpoint_path)
         model, kept = self._graph_for_call(input_fn, ModeKeys.PREDICT, checkpoint_path, hooks)
-        try:
+        with self._running(kept):
             yield from session.iterate_predictions(
                 model, self._config, hooks, checkpoint_path, predict_keys, yield_single_examples, kept
             )
-        except GeneratorExit:  # The caller stopped reading: the session is still sound.
-            self._ending(kept, failed=False)
-            raise
-        except BaseException:
-            self._ending(kept, failed=True)
-            raise
-        self._ending(kept, failed=False)
 
     def _checkpoint_to_use(self, checkpoint_path):
         if checkpoint_path is None:

@@ -134,7 +134,10 @@ def _tensor_names(value):
 
 
 def reusable(graph, config):
-    """Whether a call's finished graph may be kept for later calls (see the module's docs)."""
+    """Whether a graph may be kept for later calls (see the module's docs).
+
+    Asked of the input graph before its digest is taken, and of the finished graph.
+    """
     if graph.get_collection(tf.compat.v1.GraphKeys.QUEUE_RUNNERS):
         return False
     constant_bytes = 0
@@ -146,9 +149,10 @@ def reusable(graph, config):
         if op.type == "Const":
             elements = op.outputs[0].shape.num_elements()
             constant_bytes += (elements or 0) * op.outputs[0].dtype.size
-    if config.tf_random_seed is not None and _functions_have_random_state(graph):
+    if constant_bytes > MAX_KEPT_CONSTANT_BYTES:
         return False
-    return constant_bytes <= MAX_KEPT_CONSTANT_BYTES
+    # After the constants: the GraphDef this reads holds their data.
+    return config.tf_random_seed is None or not _functions_have_random_state(graph)
 
 
 def _functions_have_random_state(graph):
@@ -278,13 +282,6 @@ class GraphKeeper:
                     del self._kept[mode]
         kept._busy = False
         kept.replace_session(None)
-
-    def clear(self):
-        """Closes every kept session (their graphs are built again when next needed)."""
-        with self._lock:
-            held, self._kept = list(self._kept.values()), {}
-        for kept in held:
-            self._drop(kept)
 
     def _drop(self, kept):
         with self._lock:
