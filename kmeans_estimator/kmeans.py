@@ -26,7 +26,8 @@ from kmeans_estimator.estimator import export_outputs as export
 
 COMPUTE_DTYPE = tf.float32
 
-# Variables created besides `clusters` and `initialized`; mini-batch mode only.
+# Variables created besides `clusters` and `initialized`; mini-batch mode only (see
+# `KMeans._mini_batch_step` for what they hold in each mode).
 WORKING_CENTERS_VAR_NAME = "clusters_updated"
 CLUSTER_COUNTS_VAR_NAME = "cluster_counts"
 STEPS_TO_SYNC_VAR_NAME = "update_in_steps"
@@ -711,11 +712,22 @@ class KMeans(Estimator):
         return new_centers
 
     def _mini_batch_step(self, points, centers, nearest, k):
-        """Adds one batch to the working copy; every N steps syncs it into `clusters`.
+        """One mini-batch step; with N = `mini_batch_steps_per_iteration` > 1, every N
+        steps make one iteration.
 
-        With N = 1, nearly empty centers then move (see `_reassign_if_due`). With N > 1
-        they do not: the counts restart at every sync and an iteration over an epoch is
-        meant to be one exact Lloyd step, whose empty centers stay where they are.
+        With N = 1 (Sculley's mini-batch k-means), every step moves the centers by running
+        means: `clusters_updated` is a copy of the centers, `cluster_counts` the points
+        each center has had so far, and nearly empty centers then move (see
+        `_reassign_if_due`). On a cluster, workers' steps read and write the shared
+        centers without locks, as the original's did: two concurrent steps may each move
+        a center from the same start.
+
+        With N > 1, `clusters_updated` sums the points assigned to each center during the
+        iteration and `cluster_counts` counts them; the N-th step moves every center to
+        its mean (empty ones stay) and restarts both. The sums grow by atomic adds, so on
+        a cluster the steps of all workers add up: N steps over one epoch, however the
+        workers share them, make exactly one Lloyd iteration. Nearly empty centers do
+        not move in this mode: an exact Lloyd step keeps empty centers where they are.
         """
         steps_per_iteration = self._settings.mini_batch_steps_per_iteration
         num_features = centers.shape[1]
@@ -743,27 +755,29 @@ class KMeans(Estimator):
                     new_centers, new_totals = self._reassign_if_due(points, new_centers, new_totals)
                 return tf.group(
                     centers.assign(new_centers), working.assign(new_centers), totals.assign(new_totals))
-            # A new iteration starts from the current centers.
-            start = tf.equal(steps_to_sync, steps_per_iteration)
-            base = tf.where(start, centers, working)
-            new_working, new_totals = update.mini_batch_update(
-                base, tf.cast(totals, COMPUTE_DTYPE), sums, counts
-            )
-            assign_working = working.assign(new_working)
-            assign_totals = totals.assign(tf.cast(tf.round(new_totals), tf.int64))
-            with tf.control_dependencies([assign_working, assign_totals]):
-                remaining = steps_to_sync.assign_sub(1)
+            # Sums and counts of the iteration grow by atomic adds, so that the steps of
+            # all workers of a cluster add up, whatever their order. The step whose
+            # countdown reaches exactly 0 is the iteration's last: every other step's
+            # adds ran before its countdown, so they are all in.
+            add_sums = working.assign_add(sums, use_locking=True)
+            add_counts = totals.assign_add(tf.cast(tf.round(counts), tf.int64), use_locking=True)
+            with tf.control_dependencies([add_sums, add_counts]):
+                remaining = steps_to_sync.assign_sub(1, use_locking=True)
 
             def sync():
-                ops = [
-                    steps_to_sync.assign(steps_per_iteration),
-                    totals.assign(tf.zeros_like(totals)),
-                    centers.assign(self._unit_if_cosine(working.read_value())),
-                ]
+                iteration_counts = totals.read_value()
+                means = update.lloyd_update(centers, working.read_value(), tf.cast(iteration_counts, COMPUTE_DTYPE))
+                with tf.control_dependencies([means]):
+                    ops = [
+                        centers.assign(self._unit_if_cosine(means)),
+                        working.assign(tf.zeros_like(working)),
+                        totals.assign(tf.zeros_like(totals)),
+                        steps_to_sync.assign(steps_per_iteration),
+                    ]
                 with tf.control_dependencies(ops):
                     return tf.constant(True)
 
-            return tf.cond(remaining <= 0, sync, lambda: tf.constant(False))
+            return tf.cond(tf.equal(remaining, 0), sync, lambda: tf.constant(False))
 
     def _reassign_if_due(self, points, centers, totals):
         """Moves nearly empty centers (see `update.reassign_nearly_empty`) on the steps due.

@@ -28,7 +28,12 @@ _USER_FIELDS = (
     "keep_checkpoint_max",
     "keep_checkpoint_every_n_hours",
     "log_step_count_steps",
+    "train_distribute",
     "device_fn",
+    "protocol",
+    "eval_distribute",
+    "experimental_max_worker_delay_secs",
+    "session_creation_timeout_secs",
 )
 
 _CLUSTER_FIELDS = (
@@ -41,6 +46,7 @@ _CLUSTER_FIELDS = (
     "num_worker_replicas",
     "evaluation_master",
     "service",
+    "global_id_in_cluster",
 )
 
 
@@ -211,17 +217,33 @@ def _cluster_settings(tf_config):
     if service is not None and not isinstance(service, dict):
         raise ValueError(f'TF_CONFIG "service" must be an object, got {service!r}')
 
+    if task_type == _EVALUATOR:
+        # The evaluator is outside the training cluster: it reads checkpoints from
+        # model_dir and talks to no other task.
+        return dict(
+            cluster_spec=tf.train.ClusterSpec({}),
+            task_type=task_type,
+            task_id=task_id,
+            is_chief=False,
+            master=_LOCAL_MASTER,
+            num_ps_replicas=0,
+            num_worker_replicas=0,
+            evaluation_master=_LOCAL_MASTER,
+            service=service,
+            global_id_in_cluster=None,
+        )
     if not cluster:
         return dict(
             cluster_spec=cluster_spec,
             task_type=task_type,
             task_id=task_id,
-            is_chief=task_type != _EVALUATOR,
+            is_chief=True,
             master=_LOCAL_MASTER,
             num_ps_replicas=0,
             num_worker_replicas=1,
             evaluation_master=_LOCAL_MASTER,
             service=service,
+            global_id_in_cluster=0,
         )
 
     has_chief = any(job in cluster for job in _CHIEF_TASK_TYPES)
@@ -231,7 +253,7 @@ def _cluster_settings(tf_config):
         is_chief = task_type == "worker" and task_id == 0 and not has_chief
     num_tasks = sum(len(addresses) for addresses in cluster.values())
     # A one-task cluster is a local run: talking to oneself over gRPC only costs time.
-    if task_type == _EVALUATOR or num_tasks == 1:
+    if num_tasks == 1:
         master = _LOCAL_MASTER
     else:
         master = "grpc://" + cluster_spec.task_address(task_type, task_id)
@@ -247,7 +269,26 @@ def _cluster_settings(tf_config):
         ),
         evaluation_master=_LOCAL_MASTER,
         service=service,
+        global_id_in_cluster=_global_id(cluster, task_type, task_id),
     )
+
+
+def _global_id(cluster, task_type, task_id):
+    """This task's rank among all tasks of the training cluster, as tf.estimator numbered them.
+
+    The chief (or master, or worker 0 of a cluster without either) is 0; the other
+    tasks follow job by job in alphabetical order, ps tasks last.
+    """
+    first = next((job for job in _CHIEF_TASK_TYPES if job in cluster), "worker")
+    order = [first] + sorted(job for job in cluster if job not in (first, "ps"))
+    if "ps" in cluster:
+        order.append("ps")
+    offset = 0
+    for job in order:
+        if job == task_type:
+            return offset + task_id
+        offset += len(cluster[job])
+    raise AssertionError(f"task {task_type!r} is not in the cluster {sorted(cluster)}")
 
 
 class RunConfig:
@@ -260,11 +301,12 @@ class RunConfig:
 
     The cluster properties (`cluster_spec`, `task_type`, `task_id`, `is_chief`,
     `master`, `num_ps_replicas`, `num_worker_replicas`, `evaluation_master`,
-    `service`) come from the ``TF_CONFIG`` environment variable, a JSON object
+    `service`, `global_id_in_cluster`) come from the ``TF_CONFIG`` environment variable, a JSON object
     ``{"cluster": {job: ["host:port", ...]}, "task": {"type": job, "index": i}}``,
     read when the RunConfig is built. Without TF_CONFIG this is worker 0 of a
     one-machine run and the chief. An ``"evaluator"`` task is accepted outside
-    the cluster, as in tf.estimator; it is never the chief.
+    the cluster, as in tf.estimator; it is never the chief, and its config describes no
+    cluster (empty `cluster_spec`, no ps or worker replicas, local master).
 
     Args:
       model_dir: directory for checkpoints and event files (str or PathLike,
@@ -281,8 +323,15 @@ class RunConfig:
         many hours (positive number).
       log_step_count_steps: log the global step and steps/sec every this many
         steps; 0 or None disables the log.
+      train_distribute, eval_distribute: must be None (tf.distribute strategies are
+        not supported; parameter-server training runs from TF_CONFIG).
       device_fn: a callable `op -> device string` used as the graph's device
-        function, or None.
+        function, or None. With ps tasks in TF_CONFIG and no `device_fn`, training
+        graphs are built under `tf.compat.v1.train.replica_device_setter`.
+      protocol: the TensorFlow server protocol ('grpc', the default, or e.g.
+        'grpc+verbs'), or None.
+      experimental_max_worker_delay_secs: see the property; None starts workers at once.
+      session_creation_timeout_secs: how long non-chief workers wait for the chief.
 
     Raises:
       ValueError: if a number is out of range, both checkpoint schedules are
@@ -301,7 +350,12 @@ class RunConfig:
         keep_checkpoint_max=5,
         keep_checkpoint_every_n_hours=10000,
         log_step_count_steps=100,
+        train_distribute=None,
         device_fn=None,
+        protocol=None,
+        eval_distribute=None,
+        experimental_max_worker_delay_secs=None,
+        session_creation_timeout_secs=7200,
     ):
         self._set_user_fields(
             model_dir=model_dir,
@@ -313,7 +367,12 @@ class RunConfig:
             keep_checkpoint_max=keep_checkpoint_max,
             keep_checkpoint_every_n_hours=keep_checkpoint_every_n_hours,
             log_step_count_steps=log_step_count_steps,
+            train_distribute=train_distribute,
             device_fn=device_fn,
+            protocol=protocol,
+            eval_distribute=eval_distribute,
+            experimental_max_worker_delay_secs=experimental_max_worker_delay_secs,
+            session_creation_timeout_secs=session_creation_timeout_secs,
         )
         for name, value in _cluster_settings(_read_tf_config()).items():
             setattr(self, "_" + name, value)
@@ -358,6 +417,29 @@ class RunConfig:
             "log_step_count_steps", fields["log_step_count_steps"], 0, allow_none=True
         )
         self._device_fn = device_fn
+        for name in ("train_distribute", "eval_distribute"):
+            if fields[name] is not None:
+                raise ValueError(
+                    f"{name} must be None, got {type(fields[name]).__name__}: tf.distribute "
+                    "strategies are not supported; TF_CONFIG parameter-server training "
+                    "(see train_and_evaluate) needs no strategy"
+                )
+        self._train_distribute = None
+        self._eval_distribute = None
+        protocol = fields["protocol"]
+        if protocol is not None and (not isinstance(protocol, str) or not protocol.startswith("grpc")):
+            raise ValueError(
+                f"protocol must be None or a gRPC protocol name such as 'grpc', got {protocol!r}"
+            )
+        self._protocol = protocol
+        self._experimental_max_worker_delay_secs = _check_integer(
+            "experimental_max_worker_delay_secs", fields["experimental_max_worker_delay_secs"],
+            0, allow_none=True,
+        )
+        self._session_creation_timeout_secs = _check_integer(
+            "session_creation_timeout_secs", fields["session_creation_timeout_secs"], 1,
+            allow_none=False,
+        )
 
     def replace(self, **kwargs):
         """Returns a copy with some settings changed; the cluster fields are kept.
@@ -505,3 +587,41 @@ class RunConfig:
     def service(self):
         """TF_CONFIG's "service" object, or None."""
         return self._service
+
+    @property
+    def global_id_in_cluster(self):
+        """This task's unique rank in the training cluster: 0 for the chief (and for a
+        local run), then the other jobs' tasks in alphabetical job order, ps tasks last;
+        None for the evaluator, which is outside the cluster."""
+        return self._global_id_in_cluster
+
+    @property
+    def train_distribute(self):
+        """Always None: no tf.distribute strategy is used."""
+        return self._train_distribute
+
+    @property
+    def eval_distribute(self):
+        """Always None: no tf.distribute strategy is used."""
+        return self._eval_distribute
+
+    @property
+    def protocol(self):
+        """The protocol of this task's TensorFlow server; None means 'grpc'."""
+        return self._protocol
+
+    @property
+    def experimental_max_worker_delay_secs(self):
+        """Upper bound of the start delay of non-chief workers, or None for no delay.
+
+        tf.estimator delayed worker i by min(this, 5 * (i + 1)) seconds (60 s at most
+        when unset) so that the chief could initialize first. Workers here wait for the
+        chief's initialization by polling twice a second, so without this setting they
+        start at once; given, the same staggered delay applies.
+        """
+        return self._experimental_max_worker_delay_secs
+
+    @property
+    def session_creation_timeout_secs(self):
+        """How long a non-chief worker waits for the chief to initialize the model."""
+        return self._session_creation_timeout_secs

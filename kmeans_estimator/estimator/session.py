@@ -11,7 +11,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from kmeans_estimator.estimator import checkpoints, event_files, hooks as estimator_hooks, inputs, kept_sessions
+from kmeans_estimator.estimator import (
+    checkpoints, distributed, event_files, hooks as estimator_hooks, inputs, kept_sessions)
 from kmeans_estimator.estimator.spec import ModeKeys
 from kmeans_estimator.estimator.training_loop import TrainingLoop, step_fetches
 
@@ -23,8 +24,12 @@ def _num_cores():
         return os.cpu_count() or 1
 
 
-def session_config(config, graph=None):
+def session_config(config, graph=None, training=False):
     """The session options for a call: the RunConfig's, or defaults suited to `graph`.
+
+    A `training` session of a cluster task also gets device filters (its own task and
+    the ps tasks) unless the options already have some, so that it never waits for
+    the other workers (see `distributed.device_filters`).
 
     The defaults place softly and use every core this process may run on, within an
     op and across ops. When `graph` holds a constant larger than
@@ -55,7 +60,20 @@ def session_config(config, graph=None):
     logical_cpus = tf.config.get_logical_device_configuration(physical_cpus[0]) if physical_cpus else None
     if logical_cpus and "CPU" not in options.device_count:
         options.device_count["CPU"] = len(logical_cpus)
+    if training and distributed.is_distributed(config) and not options.device_filters:
+        options.device_filters.extend(distributed.device_filters(config))
     return options
+
+
+def _device_fn(config, mode):
+    """The device function a graph for `mode` is built under.
+
+    Training graphs of a cluster task without a `device_fn` of their own get
+    `distributed.replica_device_fn`, so their variables live on the ps tasks.
+    """
+    if mode == ModeKeys.TRAIN and config.device_fn is None:
+        return distributed.replica_device_fn(config)
+    return config.device_fn
 
 
 class ModelGraph:
@@ -82,11 +100,16 @@ InputGraph = collections.namedtuple("InputGraph", ["graph", "features", "labels"
 def build_input_graph(input_fn, mode, config, params):
     """Builds a new graph holding the global step and the input pipeline, on the CPU.
 
+    A training graph's global step and input are built under the training device
+    function, as tf.estimator built them: on a cluster, the global step goes to a ps
+    task and the input to this task's CPU.
+
     Returns:
       An `InputGraph`; its labels are None in PREDICT mode.
     """
     graph = tf.Graph()
-    with graph.as_default():
+    device_fn = _device_fn(config, mode) if mode == ModeKeys.TRAIN else None
+    with graph.as_default(), tf.compat.v1.device(device_fn):
         if config.tf_random_seed is not None:
             tf.compat.v1.set_random_seed(config.tf_random_seed)
         tf.compat.v1.train.get_or_create_global_step()
@@ -99,7 +122,8 @@ def build_input_graph(input_fn, mode, config, params):
 
 
 def add_model(input_graph, build_spec, mode, config):
-    """Adds the model for `mode` to an `InputGraph`'s graph, under `config.device_fn`.
+    """Adds the model for `mode` to an `InputGraph`'s graph, under `config.device_fn`
+    (and, for training on a cluster without one, the replica device setter).
 
     Args:
       input_graph: what `build_input_graph` returned.
@@ -110,7 +134,7 @@ def add_model(input_graph, build_spec, mode, config):
     Returns:
       A `ModelGraph`.
     """
-    with input_graph.graph.as_default(), tf.compat.v1.device(config.device_fn):
+    with input_graph.graph.as_default(), tf.compat.v1.device(_device_fn(config, mode)):
         spec = build_spec(input_graph.features, input_graph.labels, mode)
     return ModelGraph(input_graph.graph, spec, input_graph.input_hooks)
 
@@ -196,9 +220,11 @@ def _session_creator(model, config, scaffold, checkpoint_path, kept):
         _check_restorable(checkpoint_path, model, kept)
     if kept is not None and kept.session is not None:
         return kept_sessions.RestoringSessionCreator(kept, scaffold.saver, checkpoint_path, scaffold.local_init_op)
+    # Evaluation and prediction run in this process, as tf.estimator's did (its
+    # evaluation_master is local), also on a cluster task.
     creator = tf.compat.v1.train.ChiefSessionCreator(
         scaffold=scaffold,
-        master=config.master,
+        master=config.evaluation_master,
         config=session_config(config, model.graph),
         checkpoint_filename_with_path=checkpoint_path,
     )
@@ -227,6 +253,9 @@ def run_training(model, config, hooks, steps, max_steps, saving_listeners, warm_
         if config.save_summary_steps:
             chief_hooks.append(estimator_hooks.SummaryHook(
                 config.save_summary_steps, config.model_dir, scaffold, summary_op=prepared.summary_op))
+        if distributed.is_distributed(config):
+            # Before the checkpoint hook: the last checkpoint then holds every worker's steps.
+            chief_hooks.append(distributed.WorkersDoneHook(config))
         chief_hooks.append(
             estimator_hooks.CheckpointHook(
                 config.model_dir,
@@ -242,7 +271,10 @@ def run_training(model, config, hooks, steps, max_steps, saving_listeners, warm_
         # checkpoints come from the ScheduledHooks above. It restores the
         # checkpoint when created, so only its creation reads the checkpoint.
         with checkpoints.reading_checkpoint(restore_from):
-            if kept is None:
+            if distributed.is_distributed(config):
+                session = _cluster_training_session(
+                    config, scaffold, all_hooks, chief_hooks, restore_from, model.graph)
+            elif kept is None:
                 if restore_from:
                     checkpoints.check_restorable(restore_from, model.graph)
                 session = tf.compat.v1.train.MonitoredTrainingSession(
@@ -269,6 +301,30 @@ def run_training(model, config, hooks, steps, max_steps, saving_listeners, warm_
         with session:
             loop.run(session)
     return loop.last_loss
+
+
+def _cluster_training_session(config, scaffold, hooks, chief_hooks, restore_from, graph):
+    """The MonitoredSession of a chief or worker task, on this task's server.
+
+    The chief initializes the variables on the ps tasks, or restores them from the
+    latest checkpoint (so a restarted chief resumes); a worker waits until they are
+    ready (`distributed.WorkerSessionCreator`). Both report their end to the ps tasks.
+    """
+    server = distributed.start_server(config)
+    options = session_config(config, graph, training=True)
+    done = distributed.DoneReportHook(config)
+    if config.is_chief:
+        if restore_from:
+            checkpoints.check_restorable(restore_from, graph)
+        creator = tf.compat.v1.train.ChiefSessionCreator(
+            scaffold=scaffold, master=server.target, config=options, checkpoint_dir=config.model_dir)
+        # Chief hooks first, as MonitoredTrainingSession orders them; the report last,
+        # after the final checkpoint is written.
+        return tf.compat.v1.train.MonitoredSession(
+            session_creator=creator, hooks=chief_hooks + hooks + [done])
+    creator = distributed.WorkerSessionCreator(
+        scaffold, server.target, options, config.session_creation_timeout_secs)
+    return tf.compat.v1.train.MonitoredSession(session_creator=creator, hooks=hooks + [done])
 
 
 EvaluationGraph = collections.namedtuple("EvaluationGraph", ["scaffold", "update_op", "final_values"])

@@ -219,6 +219,66 @@ def test_evaluator_outside_the_cluster_is_accepted_and_not_chief(monkeypatch):
     assert config.master == ""
 
 
+def test_evaluator_config_describes_no_training_cluster(monkeypatch):
+    set_tf_config(monkeypatch, CLUSTER, "evaluator", 0)
+    config = RunConfig()
+    assert config.cluster_spec.as_dict() == {}
+    assert (config.num_ps_replicas, config.num_worker_replicas) == (0, 0)
+    assert config.global_id_in_cluster is None
+    assert config.evaluation_master == ""
+
+
+@pytest.mark.parametrize(
+    "task_type, index, global_id",
+    [("chief", 0, 0), ("worker", 0, 1), ("worker", 2, 3), ("ps", 0, 4), ("ps", 1, 5)],
+)
+def test_global_id_numbers_chief_then_workers_then_ps(monkeypatch, task_type, index, global_id):
+    set_tf_config(monkeypatch, CLUSTER, task_type, index)
+    assert RunConfig().global_id_in_cluster == global_id
+
+
+def test_global_id_orders_other_jobs_alphabetically_before_ps(monkeypatch):
+    cluster = {"master": ["m:1"], "worker": ["w:1"], "ps": ["p:1"], "extra": ["e:1", "f:1"]}
+    set_tf_config(monkeypatch, cluster, "worker", 0)
+    assert RunConfig().global_id_in_cluster == 3
+
+
+def test_local_run_has_global_id_zero():
+    assert RunConfig().global_id_in_cluster == 0
+
+
+def test_distribution_arguments_have_tf_estimator_defaults():
+    config = RunConfig()
+    assert config.train_distribute is None and config.eval_distribute is None
+    assert config.protocol is None
+    assert config.experimental_max_worker_delay_secs is None
+    assert config.session_creation_timeout_secs == 7200
+
+
+@pytest.mark.parametrize("name", ["train_distribute", "eval_distribute"])
+def test_distribution_strategy_is_rejected_with_its_name(name):
+    with pytest.raises(ValueError, match=name + " must be None"):
+        RunConfig(**{name: object()})
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"protocol": "http"}, "protocol must be None or a gRPC protocol"),
+        ({"session_creation_timeout_secs": 0}, "session_creation_timeout_secs must be a positive integer"),
+        ({"experimental_max_worker_delay_secs": -1}, "experimental_max_worker_delay_secs must be"),
+    ],
+)
+def test_bad_distribution_setting_is_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        RunConfig(**kwargs)
+
+
+def test_replace_accepts_distribution_settings():
+    config = RunConfig().replace(protocol="grpc", session_creation_timeout_secs=30)
+    assert (config.protocol, config.session_creation_timeout_secs) == ("grpc", 30)
+
+
 def test_service_is_read_from_tf_config(monkeypatch):
     set_tf_config(monkeypatch, CLUSTER, "chief", 0, service={"name": "x"})
     assert RunConfig().service == {"name": "x"}
