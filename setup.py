@@ -2,7 +2,8 @@
 
 TensorFlow is an extra, never a hard requirement, so that installing this
 package cannot replace the TensorFlow build a user already has:
-``pip install kmeans-estimator[cpu]`` or ``kmeans-estimator[gpu]``.
+``pip install kmeans-estimator[cpu]`` or ``kmeans-estimator[gpu]``. pandas is
+an extra too (``[pandas]``), needed only by ``inputs.pandas_input_fn``.
 """
 from setuptools import find_packages, setup
 
@@ -24,7 +25,8 @@ setup(
     extras_require={
         "cpu": ["tensorflow-cpu" + TF_RANGE],
         "gpu": ["tensorflow[and-cuda]" + TF_RANGE],
-        "test": ["pytest", "tensorboard"],
+        "pandas": ["pandas"],
+        "test": ["pytest", "tensorboard", "pandas"],
         "bench": ["scikit-learn", "matplotlib"],
     },
     classifiers=[

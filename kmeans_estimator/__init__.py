@@ -5,7 +5,9 @@ Porting from TensorFlow's own Estimator takes one import change:
 (also `kmeans_estimator.experimental.KMeans`), `tf.estimator.Estimator`
 becomes `kmeans_estimator.Estimator`, `tf.estimator.export` becomes
 `kmeans_estimator.export`, `tf.compat.v1.estimator.inputs` becomes
-`kmeans_estimator.inputs`.
+`kmeans_estimator.inputs`; `tf.estimator.WarmStartSettings`, `VocabInfo` and the
+SessionRunHook family (`tf.estimator.StopAtStepHook`, ...) are here under the
+same names (the hooks also in `kmeans_estimator.hooks`).
 """
 from kmeans_estimator._allocator import prefer_bfc_cpu_allocator
 from kmeans_estimator._tensorflow_check import require_tensorflow
@@ -14,10 +16,30 @@ from kmeans_estimator._tensorflow_check import require_tensorflow
 prefer_bfc_cpu_allocator()
 require_tensorflow()
 
-from kmeans_estimator import experimental, export, inputs  # noqa: E402
+from kmeans_estimator import experimental, export, hooks, inputs  # noqa: E402
 from kmeans_estimator.estimator.estimator import Estimator  # noqa: E402
 from kmeans_estimator.estimator.run_config import RunConfig  # noqa: E402
 from kmeans_estimator.estimator.spec import EstimatorSpec, ModeKeys  # noqa: E402
+from kmeans_estimator.estimator.warm_start import VocabInfo, WarmStartSettings  # noqa: E402
+from kmeans_estimator.hooks import (  # noqa: E402
+    CheckpointSaverHook,
+    CheckpointSaverListener,
+    FeedFnHook,
+    FinalOpsHook,
+    GlobalStepWaiterHook,
+    LoggingTensorHook,
+    NanLossDuringTrainingError,
+    NanTensorHook,
+    ProfilerHook,
+    SecondOrStepTimer,
+    SessionRunArgs,
+    SessionRunContext,
+    SessionRunHook,
+    SessionRunValues,
+    StepCounterHook,
+    StopAtStepHook,
+    SummarySaverHook,
+)
 from kmeans_estimator.kmeans import KMeans  # noqa: E402
 
 KMeansClustering = KMeans
@@ -31,7 +53,11 @@ __all__ = [
     "KMeansClustering",
     "ModeKeys",
     "RunConfig",
+    "VocabInfo",
+    "WarmStartSettings",
     "experimental",
     "export",
+    "hooks",
     "inputs",
+    *hooks.__all__,
 ]

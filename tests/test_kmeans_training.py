@@ -1,4 +1,5 @@
-"""KMeans training against numpy k-means: full batch, mini-batch, cosine, tolerance, inputs."""
+"""KMeans training against numpy k-means: full batch, mini-batch, cosine, tolerance, inputs
+(dicts, feature columns, DataFrames, dtypes)."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -156,6 +157,17 @@ def test_dict_features_are_columns_in_sorted_key_order(tmp_path, points, with_fe
     def input_fn():
         return {"y": tf.constant(points[:, 1:]), "x": tf.constant(points[:, :1])}
 
+    kmeans.train(input_fn, steps=2)
+    np.testing.assert_allclose(kmeans.cluster_centers(), numpy_lloyd(points, initial, 2), rtol=1e-5)
+
+
+def test_a_pandas_dataframe_trains_full_batch_like_numpy_lloyd(tmp_path, points):
+    import pandas
+
+    frame = pandas.DataFrame({"x": points[:, 0], "y": points[:, 1]})
+    initial = points[:3]
+    kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=initial, use_mini_batch=False)
+    input_fn = ke.inputs.pandas_input_fn(frame, batch_size=len(frame), num_epochs=None, shuffle=False)
     kmeans.train(input_fn, steps=2)
     np.testing.assert_allclose(kmeans.cluster_centers(), numpy_lloyd(points, initial, 2), rtol=1e-5)
 

@@ -27,14 +27,16 @@ def _allocator_in_fresh_process(setting):
 
 
 def test_public_names_mirror_tf_estimator():
-    for name in ("Estimator", "EstimatorSpec", "ModeKeys", "RunConfig", "KMeans", "KMeansClustering"):
+    for name in ("Estimator", "EstimatorSpec", "ModeKeys", "RunConfig", "KMeans", "KMeansClustering",
+                 "WarmStartSettings", "VocabInfo", "SessionRunHook", "StopAtStepHook"):
         assert hasattr(kmeans_estimator, name), name
     assert kmeans_estimator.KMeansClustering is kmeans_estimator.KMeans
     assert kmeans_estimator.experimental.KMeans is kmeans_estimator.KMeans
     assert callable(kmeans_estimator.inputs.numpy_input_fn)
+    assert callable(kmeans_estimator.inputs.pandas_input_fn)
     for name in ("ServingInputReceiver", "TensorServingInputReceiver", "build_raw_serving_input_receiver_fn",
                  "build_parsing_serving_input_receiver_fn", "PredictOutput", "ClassificationOutput",
-                 "RegressionOutput"):
+                 "RegressionOutput", "EvalOutput", "TrainOutput"):
         assert hasattr(kmeans_estimator.export, name), name
 
 
@@ -50,6 +52,12 @@ def test_import_without_tensorflow_names_both_extras():
     assert result.returncode != 0
     assert "kmeans-estimator[cpu]" in result.stderr
     assert "kmeans-estimator[gpu]" in result.stderr
+
+
+def test_import_without_pandas_succeeds():
+    # pandas is an optional extra, imported only by inputs.pandas_input_fn.
+    script = "import sys; sys.modules['pandas'] = None; import kmeans_estimator"
+    subprocess.run([sys.executable, "-c", script], capture_output=True, check=True, timeout=120)
 
 
 @pytest.mark.parametrize("setting, expected", [(None, "bfc"), ("true", "bfc"), ("false", "default")])

@@ -28,6 +28,23 @@ def latest_checkpoint(model_dir):
     return tf.train.latest_checkpoint(model_dir) if model_dir else None
 
 
+def checkpoint_named_by(path, argument):
+    """The checkpoint `path` names: a directory's newest checkpoint, or `path` itself.
+
+    Raises:
+      ValueError: naming `argument`, if the directory holds no checkpoint or `path`
+        is no checkpoint (it has no `.index` file).
+    """
+    if tf.io.gfile.isdir(path):
+        found = tf.train.latest_checkpoint(path)
+        if found is None:
+            raise ValueError(f"{argument}={path!r} is a directory holding no checkpoint")
+        return found
+    if not tf.io.gfile.exists(path + ".index"):
+        raise ValueError(f"{argument}={path!r} is neither a directory nor a checkpoint (no .index file)")
+    return path
+
+
 # The ops whose failure means the checkpoint's files could not be read.
 _RESTORE_OP_TYPES = frozenset({"RestoreV2", "RestoreSlice", "Restore"})
 

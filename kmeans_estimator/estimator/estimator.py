@@ -15,7 +15,7 @@ import warnings
 import tensorflow as tf
 from absl import logging
 
-from kmeans_estimator.estimator import checkpoints, kept_sessions, saved_model, session
+from kmeans_estimator.estimator import checkpoints, kept_sessions, saved_model, session, warm_start
 from kmeans_estimator.estimator.run_config import RunConfig
 from kmeans_estimator.estimator.spec import EstimatorSpec, ModeKeys, check_hooks
 
@@ -82,9 +82,10 @@ class Estimator:
         directory when both it and `config.model_dir` are None.
       config: a `RunConfig`.
       params: dict of hyperparameters handed to `model_fn`.
-      warm_start_from: a model directory or checkpoint path whose variables
-        initialize the model's variables of the same name when `model_dir`
-        has no checkpoint yet.
+      warm_start_from: what initializes the model's variables when `model_dir`
+        has no checkpoint yet: a `WarmStartSettings`, or a checkpoint path, model
+        directory or SavedModel directory whose variables initialize every
+        variable of the same name (trainable or not, the global step excepted).
 
     Raises:
       TypeError, ValueError: an argument is of the wrong kind or inconsistent.
@@ -96,14 +97,11 @@ class Estimator:
             raise TypeError(f"params must be a dict or None, got {type(params).__name__}")
         if params and "params" not in self._model_fn_args:
             raise ValueError(f"params={params!r} was given, but model_fn does not take a 'params' argument")
-        if warm_start_from is not None and not isinstance(warm_start_from, (str, os.PathLike)):
-            raise TypeError(
-                f"warm_start_from must be a checkpoint path or model directory, got {type(warm_start_from).__name__}"
-            )
+        warm_start_from = warm_start.check_warm_start_from(warm_start_from)
         self._model_fn = model_fn
         self._params = copy.deepcopy(params or {})
         self._config = _resolve_config(model_dir, config)
-        self._warm_start_from = os.fspath(warm_start_from) if warm_start_from is not None else None
+        self._warm_start_from = warm_start_from
         self._keeper = kept_sessions.GraphKeeper()
 
     @property
@@ -325,15 +323,7 @@ class Estimator:
     def _checkpoint_to_use(self, checkpoint_path):
         if checkpoint_path is None:
             return self.latest_checkpoint()
-        checkpoint_path = os.fspath(checkpoint_path)
-        if os.path.isdir(checkpoint_path):
-            found = tf.train.latest_checkpoint(checkpoint_path)
-            if found is None:
-                raise ValueError(f"checkpoint_path={checkpoint_path!r} is a directory with no checkpoint")
-            return found
-        if not tf.io.gfile.glob(checkpoint_path + ".index"):
-            raise ValueError(f"checkpoint_path={checkpoint_path!r} is not a checkpoint (no .index file)")
-        return checkpoint_path
+        return checkpoints.checkpoint_named_by(os.fspath(checkpoint_path), "checkpoint_path")
 
     # Exporting.
 

@@ -1,17 +1,22 @@
 """Export outputs: what each signature of a served model returns, as SignatureDefs.
 
-The counterparts of `tf.estimator.export.PredictOutput` and its siblings.
+The counterparts of `tf.estimator.export.PredictOutput` and its siblings, and of
+`TrainOutput`/`EvalOutput`, the signatures of exported TRAIN and EVAL graphs.
 """
 import abc
 
 import tensorflow as tf
 from absl import logging
 
-from kmeans_estimator.estimator.checks import as_tensor_dict, check_mapping, type_name
+from kmeans_estimator.estimator.checks import as_tensor_dict, check_mapping, check_name, type_name
 from kmeans_estimator.estimator.receivers import RECEIVER_TYPES, as_alternatives, as_receiver_dict
 
 SERVING_DEFAULT = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
 SINGLE_OUTPUT_KEY = "output"
+_KEY_SEPARATOR = "/"
+_LOSS = "loss"
+_PREDICTIONS = "predictions"
+_METRICS = "metrics"
 
 
 class IncompatibleReceiverError(ValueError):
@@ -160,6 +165,138 @@ class RegressionOutput(ExportOutput):
         """See `ExportOutput.as_signature_def`; needs one string receiver tensor."""
         examples = _single_string_input(receiver_tensors, "regress")
         return tf.compat.v1.saved_model.regression_signature_def(examples, self._value)
+
+
+def _output_key(key, argument):
+    """A signature output key: a non-empty str, or a tuple of them joined by '/' (multi-head)."""
+    if isinstance(key, tuple) and key and all(isinstance(part, str) for part in key):
+        key = _KEY_SEPARATOR.join(key)
+    check_name(key, argument)
+    return key
+
+
+def _prefixed(key, prefix):
+    """`key` under `prefix/`, unless it already starts with `prefix` (as tf.estimator named them)."""
+    return key if key.startswith(prefix) else f"{prefix}{_KEY_SEPARATOR}{key}"
+
+
+def _prefixed_tensors(value, prefix):
+    """A Tensor (named `prefix`) or dict of them, as a dict keyed under `prefix`."""
+    named = value if isinstance(value, dict) else {prefix: value}
+    outputs = {}
+    for key, tensor in named.items():
+        key = _output_key(key, prefix)
+        if not isinstance(tensor, tf.Tensor):
+            where = prefix if named is not value else f"{prefix}[{key!r}]"
+            raise TypeError(f"{where} must be a Tensor, got {type_name(tensor)}")
+        outputs[_prefixed(key, prefix)] = tensor
+    return outputs
+
+
+def _metric_tensors(metrics):
+    """`{name: (value, update_op)}` (or one such pair, named 'metrics') as signature outputs.
+
+    Each metric gives `metrics/<name>/value` and `metrics/<name>/update_op`. A SignatureDef
+    holds tensors only, so an update op that is an Operation is stood in for by an empty
+    constant that runs it (a control dependency).
+    """
+    named = metrics if isinstance(metrics, dict) else {_METRICS: metrics}
+    outputs = {}
+    for key, metric in named.items():
+        key = _prefixed(_output_key(key, _METRICS), _METRICS)
+        if not isinstance(metric, (tuple, list)) or len(metric) != 2:
+            raise TypeError(
+                f"metrics[{key!r}] must be a (value_tensor, update_op) pair such as "
+                f"tf.compat.v1.metrics.mean returns, got {type_name(metric)}"
+            )
+        value, update_op = metric
+        if not isinstance(value, tf.Tensor):
+            raise TypeError(f"metrics[{key!r}] value must be a Tensor, got {type_name(value)}")
+        if isinstance(update_op, tf.Operation):
+            with tf.control_dependencies([update_op]):
+                update_op = tf.constant([], name="metric_update_op")
+        elif not isinstance(update_op, tf.Tensor):
+            raise TypeError(
+                f"metrics[{key!r}] update_op must be a Tensor or Operation, got {type_name(update_op)}"
+            )
+        outputs[f"{key}{_KEY_SEPARATOR}value"] = value
+        outputs[f"{key}{_KEY_SEPARATOR}update_op"] = update_op
+    return outputs
+
+
+class _SupervisedOutput(ExportOutput):
+    """Loss, predictions and metric tensors of a TRAIN or EVAL graph, as one signature.
+
+    Output keys are those of tf.estimator: `loss` (or `loss/<key>` for a dict),
+    `predictions` (or `predictions/<key>`), and `metrics/<name>/value` and
+    `metrics/<name>/update_op` for each metric; a key that already starts with its
+    prefix is kept as it is, and a tuple key is joined with '/'. Every receiver
+    tensor (features and labels) becomes an input.
+
+    Args:
+      loss: optional Tensor, or dict of str to Tensor.
+      predictions: optional Tensor, or dict of str to Tensor.
+      metrics: optional dict of name to `(value_tensor, update_op)`, as in
+        `EstimatorSpec.eval_metric_ops`, or a single such pair. An update op that is
+        an Operation adds one constant to the default graph.
+
+    Raises:
+      TypeError: if a value is not a Tensor (an update op not a Tensor or Operation), a
+        metric is not a pair, or a key is not a str or tuple of str.
+      ValueError: if a key is empty.
+    """
+
+    _METHOD_NAME = None
+
+    def __init__(self, loss=None, predictions=None, metrics=None):
+        self._loss = None if loss is None else _prefixed_tensors(loss, _LOSS)
+        self._predictions = None if predictions is None else _prefixed_tensors(predictions, _PREDICTIONS)
+        self._metrics = None if metrics is None else _metric_tensors(metrics)
+
+    @property
+    def loss(self):
+        """The dict of loss output name to Tensor, or None."""
+        return None if self._loss is None else dict(self._loss)
+
+    @property
+    def predictions(self):
+        """The dict of prediction output name to Tensor, or None."""
+        return None if self._predictions is None else dict(self._predictions)
+
+    @property
+    def metrics(self):
+        """The dict of `metrics/<name>/value` and `.../update_op` to Tensor, or None."""
+        return None if self._metrics is None else dict(self._metrics)
+
+    def as_signature_def(self, receiver_tensors):
+        """See `ExportOutput.as_signature_def`; every receiver tensor becomes an input."""
+        inputs = as_receiver_dict(receiver_tensors)
+        outputs = {}
+        for part in (self._loss, self._predictions, self._metrics):
+            outputs.update(part or {})
+        return tf.compat.v1.saved_model.build_signature_def(
+            inputs={key: tf.compat.v1.saved_model.build_tensor_info(t) for key, t in inputs.items()},
+            outputs={key: tf.compat.v1.saved_model.build_tensor_info(t) for key, t in outputs.items()},
+            method_name=self._METHOD_NAME,
+        )
+
+
+class TrainOutput(_SupervisedOutput):
+    """The supervised training signature (method tensorflow/supervised/training).
+
+    See `_SupervisedOutput` for the arguments and output keys.
+    """
+
+    _METHOD_NAME = "tensorflow/supervised/training"
+
+
+class EvalOutput(_SupervisedOutput):
+    """The supervised evaluation signature (method tensorflow/supervised/eval).
+
+    See `_SupervisedOutput` for the arguments and output keys.
+    """
+
+    _METHOD_NAME = "tensorflow/supervised/eval"
 
 
 def build_signature_defs(export_outputs, receiver_tensors, receiver_tensors_alternatives=None):

@@ -228,29 +228,23 @@ _MODE_TAGS = {
 }
 # The variables are saved from the first of these modes being exported, as tf.estimator did.
 _VARIABLES_MODE_ORDER = (ModeKeys.TRAIN, ModeKeys.EVAL, ModeKeys.PREDICT)
-_SUPERVISED_METHODS = {
-    ModeKeys.TRAIN: "tensorflow/supervised/training",
-    ModeKeys.EVAL: "tensorflow/supervised/eval",
+# The supervised signatures of exported TRAIN and EVAL graphs, keyed as tf.estimator did.
+_SUPERVISED_OUTPUTS = {
+    ModeKeys.TRAIN: export_outputs_module.TrainOutput,
+    ModeKeys.EVAL: export_outputs_module.EvalOutput,
 }
 
 ExportGraph = collections.namedtuple("ExportGraph", ["graph", "signature_defs", "saver", "main_op"])
 
 
 def _supervised_signature(mode, spec, receiver):
-    """The one signature of a TRAIN or EVAL graph: loss, predictions and metric values."""
-    outputs = {"loss": spec.loss}
-    if isinstance(spec.predictions, dict):
-        outputs.update({f"predictions/{key}": value for key, value in spec.predictions.items()})
-    elif spec.predictions is not None:
-        outputs["predictions"] = spec.predictions
-    for name, (value, _) in spec.eval_metric_ops.items():
-        outputs[f"metrics/{name}/value"] = value
-    signature = tf.compat.v1.saved_model.build_signature_def(
-        inputs={key: tf.compat.v1.saved_model.build_tensor_info(t) for key, t in receiver.receiver_tensors.items()},
-        outputs={key: tf.compat.v1.saved_model.build_tensor_info(t) for key, t in outputs.items()},
-        method_name=_SUPERVISED_METHODS[mode],
+    """The one signature of a TRAIN or EVAL graph, keyed 'train' or 'eval': a `TrainOutput`
+    or `EvalOutput` of the spec's loss, predictions and metrics (its `export_outputs` serve
+    PREDICT only, as in tf.estimator)."""
+    output = _SUPERVISED_OUTPUTS[mode](
+        loss=spec.loss, predictions=spec.predictions, metrics=spec.eval_metric_ops or None
     )
-    return {mode: signature}
+    return {mode: output.as_signature_def(receiver.receiver_tensors)}
 
 
 def _build_export_graph(mode, receiver_fn, build_spec, config):

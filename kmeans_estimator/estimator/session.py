@@ -12,7 +12,8 @@ import tensorflow as tf
 from absl import logging
 
 from kmeans_estimator.estimator import (
-    checkpoints, distributed, event_files, hooks as estimator_hooks, inputs, kept_sessions)
+    checkpoints, distributed, event_files, hooks as estimator_hooks, inputs, kept_sessions, warm_start,
+)
 from kmeans_estimator.estimator.spec import ModeKeys
 from kmeans_estimator.estimator.training_loop import TrainingLoop, step_fetches
 
@@ -149,6 +150,11 @@ def build_model_graph(build_spec, input_fn, mode, config, params):
 
 
 def _scaffold_with_saver(scaffold, config):
+    """`scaffold`, or a copy of it with the RunConfig's Saver when it has none.
+
+    That Saver also goes into the graph's SAVERS collection (unless one is there), as
+    tf.estimator put it: a caller's `CheckpointSaverHook` given no saver looks there.
+    """
     if scaffold.saver is not None:
         return scaffold
     saver = tf.compat.v1.train.Saver(
@@ -157,23 +163,9 @@ def _scaffold_with_saver(scaffold, config):
         keep_checkpoint_every_n_hours=config.keep_checkpoint_every_n_hours,
         save_relative_paths=True,
     )
+    if not tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.SAVERS):
+        tf.compat.v1.add_to_collection(tf.compat.v1.GraphKeys.SAVERS, saver)
     return tf.compat.v1.train.Scaffold(saver=saver, copy_from_scaffold=scaffold)
-
-
-def _warm_start(warm_start_from, graph):
-    """Initializes the variables present in `warm_start_from` from it."""
-    source = tf.train.latest_checkpoint(warm_start_from) if os.path.isdir(warm_start_from) else warm_start_from
-    if not source:
-        raise ValueError(f"warm_start_from={warm_start_from!r} holds no checkpoint")
-    stored = dict(tf.train.list_variables(source))
-    variables = [
-        variable
-        for variable in graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)
-        if variable.op.name in stored and variable.op.name != tf.compat.v1.GraphKeys.GLOBAL_STEP
-    ]
-    logging.info("Warm-starting %d variables from %s", len(variables), source)
-    if variables:
-        tf.compat.v1.train.warm_start(source, vars_to_warm_start=variables)
 
 
 TrainingGraph = collections.namedtuple("TrainingGraph", ["scaffold", "summary_op", "fetches", "graph_files"])
@@ -243,7 +235,7 @@ def run_training(model, config, hooks, steps, max_steps, saving_listeners, warm_
     with model.graph.as_default():
         restore_from = checkpoints.latest_checkpoint(config.model_dir)
         if not restore_from and warm_start_from:
-            _warm_start(warm_start_from, model.graph)
+            warm_start.warm_start(warm_start_from, model.graph)
         all_hooks = model.input_hooks + list(hooks) + list(spec.training_hooks)
         if steps is not None or max_steps is not None:
             all_hooks.append(estimator_hooks.StepLimitHook(num_steps=steps, last_step=max_steps))

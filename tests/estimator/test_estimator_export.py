@@ -43,21 +43,25 @@ def test_exported_model_predicts_like_numpy_in_a_v1_session(exported, trained_li
     np.testing.assert_allclose(y, _expected(trained_linear, x), rtol=1e-5)
 
 
-def test_export_all_modes_writes_one_meta_graph_per_mode(trained_linear, tmp_path, linear_data):
+@pytest.fixture(scope="module")
+def exported_all_modes(trained_linear, tmp_path_factory):
     supervised_fn = ke.export.build_raw_supervised_input_receiver_fn(
         FEATURES, tf.TensorSpec([None], tf.float32)
     )
-    path = trained_linear.experimental_export_all_saved_models(
-        str(tmp_path),
+    return trained_linear.experimental_export_all_saved_models(
+        str(tmp_path_factory.mktemp("export_all")),
         {
             ke.ModeKeys.TRAIN: supervised_fn,
             ke.ModeKeys.EVAL: supervised_fn,
             ke.ModeKeys.PREDICT: ke.export.build_raw_serving_input_receiver_fn(FEATURES),
         },
     ).decode()
+
+
+def test_export_all_modes_writes_one_meta_graph_per_mode(exported_all_modes, trained_linear, linear_data):
     x, y = linear_data
     with tf.Graph().as_default(), tf.compat.v1.Session() as session:
-        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["eval"], path)
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["eval"], exported_all_modes)
         signature = meta_graph.signature_def["eval"]
         loss = session.run(
             signature.outputs["loss"].name,
@@ -66,8 +70,34 @@ def test_export_all_modes_writes_one_meta_graph_per_mode(trained_linear, tmp_pat
     predicted = _expected(trained_linear, x)
     assert loss == pytest.approx(np.mean((predicted - y) ** 2), rel=1e-4, abs=1e-7)
     with tf.Graph().as_default(), tf.compat.v1.Session() as session:
-        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["train"], path)
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["train"], exported_all_modes)
         assert meta_graph.collection_def[tf.compat.v1.GraphKeys.TRAIN_OP].node_list.value
+
+
+@pytest.mark.parametrize(
+    "tag, method_name, metric_keys",
+    [
+        ("eval", "tensorflow/supervised/eval", {"metrics/mae/value", "metrics/mae/update_op"}),
+        ("train", "tensorflow/supervised/training", set()),
+    ],
+)
+def test_supervised_signatures_are_eval_and_train_outputs_of_the_spec(exported_all_modes, tag, method_name,
+                                                                      metric_keys):
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        signature = tf.compat.v1.saved_model.loader.load(session, [tag], exported_all_modes).signature_def[tag]
+    assert signature.method_name == method_name
+    assert set(signature.inputs) == {"x", "label"}
+    assert set(signature.outputs) == {"loss", "predictions/y", "predictions/double_y"} | metric_keys
+
+
+def test_eval_signature_metric_update_op_and_value_give_the_metric(exported_all_modes, trained_linear, linear_data):
+    x, y = linear_data
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        signature = tf.compat.v1.saved_model.loader.load(session, ["eval"], exported_all_modes).signature_def["eval"]
+        feed = {signature.inputs["x"].name: x, signature.inputs["label"].name: y}
+        session.run(signature.outputs["metrics/mae/update_op"].name, feed)
+        mae = session.run(signature.outputs["metrics/mae/value"].name)
+    assert mae == pytest.approx(np.mean(np.abs(_expected(trained_linear, x) - y)), rel=1e-4, abs=1e-6)
 
 
 def test_export_with_assets_extra_copies_them(trained_linear, tmp_path):
