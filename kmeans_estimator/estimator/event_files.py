@@ -8,6 +8,7 @@ added with its large constants stripped (`add_graph`), as in `graph.pbtxt`.
 """
 import collections
 import threading
+import time
 
 import tensorflow as tf
 
@@ -49,4 +50,6 @@ def add_graph(output_dir, graph_def, digest):
         if _GRAPHS_ADDED.get(output_dir) == digest:
             return
         _GRAPHS_ADDED[output_dir] = digest
-    writer(output_dir).add_graph(None, graph_def=graph_def)
+    # An Event of our own: FileWriter.add_graph(graph_def=...) logs a deprecation warning.
+    event = tf.compat.v1.Event(wall_time=time.time(), graph_def=graph_def.SerializeToString())
+    writer(output_dir).add_event(event)
