@@ -7,7 +7,9 @@ becomes `kmeans_estimator.Estimator`, `tf.estimator.export` becomes
 `kmeans_estimator.export`, `tf.compat.v1.estimator.inputs` becomes
 `kmeans_estimator.inputs`; `tf.estimator.WarmStartSettings`, `VocabInfo` and the
 SessionRunHook family (`tf.estimator.StopAtStepHook`, ...) are here under the
-same names (the hooks also in `kmeans_estimator.hooks`).
+same names (the hooks also in `kmeans_estimator.hooks`);
+`tf.estimator.train_and_evaluate`, `TrainSpec`, `EvalSpec` and the exporters keep their
+names here.
 """
 from kmeans_estimator._allocator import prefer_bfc_cpu_allocator
 from kmeans_estimator._tensorflow_check import require_tensorflow
@@ -18,6 +20,7 @@ require_tensorflow()
 
 from kmeans_estimator import experimental, export, hooks, inputs  # noqa: E402
 from kmeans_estimator.estimator.estimator import Estimator  # noqa: E402
+from kmeans_estimator.estimator.exporters import BestExporter, Exporter, FinalExporter, LatestExporter  # noqa: E402
 from kmeans_estimator.estimator.run_config import RunConfig  # noqa: E402
 from kmeans_estimator.estimator.spec import EstimatorSpec, ModeKeys  # noqa: E402
 from kmeans_estimator.estimator.warm_start import VocabInfo, WarmStartSettings  # noqa: E402
@@ -40,6 +43,7 @@ from kmeans_estimator.hooks import (  # noqa: E402
     StopAtStepHook,
     SummarySaverHook,
 )
+from kmeans_estimator.estimator.training import EvalSpec, TrainSpec, train_and_evaluate  # noqa: E402
 from kmeans_estimator.kmeans import KMeans  # noqa: E402
 
 KMeansClustering = KMeans
@@ -47,12 +51,18 @@ KMeansClustering = KMeans
 __version__ = "0.1.0"
 
 __all__ = [
+    "BestExporter",
     "Estimator",
     "EstimatorSpec",
+    "EvalSpec",
+    "Exporter",
+    "FinalExporter",
     "KMeans",
     "KMeansClustering",
+    "LatestExporter",
     "ModeKeys",
     "RunConfig",
+    "TrainSpec",
     "VocabInfo",
     "WarmStartSettings",
     "experimental",
@@ -60,4 +70,5 @@ __all__ = [
     "hooks",
     "inputs",
     *hooks.__all__,
+    "train_and_evaluate",
 ]

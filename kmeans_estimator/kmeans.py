@@ -455,6 +455,16 @@ class KMeans(Estimator):
         initial = self._settings.initial_clusters
         return isinstance(initial, (str, np.ndarray))
 
+    def _checkpoint_ready_for_evaluation(self, checkpoint_path):
+        """False for a checkpoint saved before the centers were chosen (`initialized` False).
+
+        Its centers are the zeros they start as: evaluating it would give a meaningless
+        score, and exporting it a model that puts every point in cluster 0. A checkpoint
+        without the variable (none of ours or the original's) counts as ready.
+        """
+        reader = tf.train.load_checkpoint(checkpoint_path)
+        return not reader.has_tensor(INITIALIZED_VAR_NAME) or bool(reader.get_tensor(INITIALIZED_VAR_NAME))
+
     def _kmeans_model_fn(self, features, mode, config):
         """Builds the k-means graph for `mode` from the settings."""
         settings = self._settings

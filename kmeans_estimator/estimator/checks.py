@@ -1,4 +1,6 @@
-"""Argument checks shared by the receivers, export outputs and SavedModel writer."""
+"""Argument checks shared by the Estimator, the receivers, export outputs, SavedModel writer,
+exporters and train_and_evaluate's specs."""
+import numbers
 
 
 def type_name(value):
@@ -50,3 +52,13 @@ def check_mapping_values(value, argument, types, what, expected=None):
     for name, item in value.items():
         if not isinstance(item, types):
             raise TypeError(f"{argument}[{name!r}] must be {what}, got {type_name(item)}")
+
+
+def check_positive_or_none(value, argument):
+    """Checks `value` is a positive integer or None.
+
+    Raises:
+      ValueError: naming `argument` and the value given.
+    """
+    if value is not None and (not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0):
+        raise ValueError(f"{argument} must be a positive integer or None, got {value!r}")

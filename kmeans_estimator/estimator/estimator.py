@@ -16,8 +16,9 @@ import tensorflow as tf
 from absl import logging
 
 from kmeans_estimator.estimator import checkpoints, kept_sessions, saved_model, session, warm_start
+from kmeans_estimator.estimator.checks import check_positive_or_none
 from kmeans_estimator.estimator.run_config import RunConfig
-from kmeans_estimator.estimator.spec import EstimatorSpec, ModeKeys, check_hooks
+from kmeans_estimator.estimator.spec import EstimatorSpec, ModeKeys, check_hooks, check_saving_listeners
 
 _MODEL_FN_ARGS = ("features", "labels", "mode", "params", "config")
 
@@ -43,13 +44,6 @@ def _model_fn_arg_names(model_fn):
             f"it passes only {list(_MODEL_FN_ARGS)}"
         )
     return names & set(_MODEL_FN_ARGS)
-
-
-def _check_positive_steps(value, name):
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
 
 
 def _resolve_config(model_dir, config):
@@ -162,6 +156,16 @@ class Estimator:
         """
         return False
 
+    def _checkpoint_ready_for_evaluation(self, checkpoint_path):
+        """Whether `train_and_evaluate` should evaluate (and export) `checkpoint_path`.
+
+        True here. A subclass whose checkpoints can be saved before its model means
+        anything says False for those; `train_and_evaluate` then skips the checkpoint with a
+        log line (KMeans: a checkpoint saved before the centers were chosen).
+        """
+        del checkpoint_path
+        return True
+
     def _graph_for_call(self, input_fn, mode, checkpoint_path, caller_hooks):
         """The model graph for one call, and the `KeptGraph` holding it when kept.
 
@@ -256,16 +260,10 @@ class Estimator:
         """
         if steps is not None and max_steps is not None:
             raise ValueError(f"give steps or max_steps, not both (got steps={steps}, max_steps={max_steps})")
-        _check_positive_steps(steps, "steps")
-        _check_positive_steps(max_steps, "max_steps")
+        check_positive_or_none(steps, "steps")
+        check_positive_or_none(max_steps, "max_steps")
         hooks = list(check_hooks(hooks, "hooks"))
-        listeners = list(saving_listeners or ())
-        for listener in listeners:
-            if not isinstance(listener, tf.compat.v1.train.CheckpointSaverListener):
-                raise TypeError(
-                    "saving_listeners must hold tf.compat.v1.train.CheckpointSaverListener "
-                    f"instances, got {type(listener).__name__}"
-                )
+        listeners = list(check_saving_listeners(saving_listeners, "saving_listeners"))
         if max_steps is not None:
             step = checkpoints.checkpoint_global_step(self.latest_checkpoint())
             if step >= max_steps:
@@ -288,7 +286,7 @@ class Estimator:
         Raises:
           ValueError: steps <= 0, or checkpoint_path does not exist.
         """
-        _check_positive_steps(steps, "steps")
+        check_positive_or_none(steps, "steps")
         hooks = list(check_hooks(hooks, "hooks"))
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string or None, got {type(name).__name__}")

@@ -59,10 +59,22 @@ def _check_assets_extra(assets_extra):
     return checked
 
 
+def _first_free_version(export_dir_base):
+    """The current Unix time in seconds, or one more than the newest version present.
+
+    A new export must be the newest: TF Serving serves the largest version, and exporters
+    keep the largest ones. Starting from the time alone, an export made in the same second
+    as exports that took later numbers would get a smaller one, once an older version
+    of that second was deleted.
+    """
+    versions = [int(name) for name in os.listdir(export_dir_base) if name.isdigit()]
+    return max([int(time.time())] + [version + 1 for version in versions])
+
+
 def _claim_version(export_dir_base):
     """Locks and creates `temp-<version>` for the first version from now on that nobody holds.
 
-    The lock (`temp-<version>.lock`, see `temp_files`) is taken before the directory is made,
+    Versions start at `_first_free_version`. The lock (`temp-<version>.lock`, see `temp_files`) is taken before the directory is made,
     so a cleaner never sees the directory unlocked. A version whose lock another process
     holds, or whose final or temp directory exists, is skipped. The final directory is checked
     again after the temp directory is made, so that a concurrent writer renaming its own
@@ -71,7 +83,7 @@ def _claim_version(export_dir_base):
     Returns:
       (temp_dir, final_dir, lock): the held `temp_files.TempLock` of temp_dir.
     """
-    version = int(time.time())
+    version = _first_free_version(export_dir_base)
     while True:
         final_dir = os.path.join(export_dir_base, str(version))
         temp_dir = os.path.join(export_dir_base, f"{TEMP_PREFIX}{version}")
@@ -143,8 +155,8 @@ def write_saved_model(export_dir_base, session, signature_def_map, *, assets_ext
     Everything is written into `export_dir_base/temp-<version>` and renamed to
     `export_dir_base/<version>` only once complete, so a reader such as TF Serving never
     sees a partial version; on any error the temp directory is removed and the error
-    re-raised. `<version>` is the current Unix time in seconds, incremented past versions
-    already present. Local file systems only (the final step is `os.rename`).
+    re-raised. `<version>` is the current Unix time in seconds, or one past the newest
+    version present, and past versions being written. Local file systems only (the final step is `os.rename`).
 
     Args:
       export_dir_base: directory holding the versions; created if missing.

@@ -37,20 +37,32 @@ _SPEC_FIELDS = (
 )
 
 
+def _instances(values, argument, kind, kind_name):
+    """Returns `values` (None or an iterable) as a tuple after checking each is a `kind`."""
+    values = tuple(values or ())
+    for value in values:
+        if not isinstance(value, kind):
+            raise TypeError(f"{argument} must hold {kind_name} instances, got {type(value).__name__}")
+    return values
+
+
 def check_hooks(hooks, argument):
     """Returns `hooks` as a tuple after checking each is a SessionRunHook.
 
     Raises:
       TypeError: naming `argument` and the offending object's type.
     """
-    hooks = tuple(hooks or ())
-    for hook in hooks:
-        if not isinstance(hook, tf.compat.v1.train.SessionRunHook):
-            raise TypeError(
-                f"{argument} must hold tf.compat.v1.train.SessionRunHook instances, "
-                f"got {type(hook).__name__}"
-            )
-    return hooks
+    return _instances(hooks, argument, tf.compat.v1.train.SessionRunHook, "tf.compat.v1.train.SessionRunHook")
+
+
+def check_saving_listeners(saving_listeners, argument):
+    """Returns `saving_listeners` as a tuple after checking each is a CheckpointSaverListener.
+
+    Raises:
+      TypeError: naming `argument` and the offending object's type.
+    """
+    return _instances(saving_listeners, argument, tf.compat.v1.train.CheckpointSaverListener,
+                      "tf.compat.v1.train.CheckpointSaverListener")
 
 
 def _as_metric_dict(eval_metric_ops):

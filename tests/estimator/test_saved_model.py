@@ -390,3 +390,10 @@ def test_export_skips_versions_already_taken(linear_model, tmp_path):
         (tmp_path / taken).mkdir()
     path = _write(linear_model, tmp_path)
     assert int(os.path.basename(path)) >= now + 4
+
+
+def test_export_version_is_above_every_existing_version(linear_model, tmp_path):
+    newest = int(time.time()) + 100
+    (tmp_path / str(newest)).mkdir()
+    path = _write(linear_model, tmp_path)
+    assert int(os.path.basename(path)) == newest + 1
