@@ -45,6 +45,10 @@ REASSIGNMENT_POINTS_PER_CENTER = 10
 _REASSIGNMENT_SEED_STREAM = -1
 
 
+# How often a non-chief worker checks whether the chief has chosen the initial centers.
+_WAIT_FOR_CHIEF_SECS = 0.5
+
+
 class _LossRelativeChangeHook(ScheduledHook):
     """Stops training once the loss changes by less than `tolerance`, relatively.
 
@@ -97,7 +101,7 @@ class _InitializeClustersHook(ScheduledHook):
     def after_create_session(self, session, coord):
         self._done = False
         while not self._is_chief and not session.run(self._initialized):
-            time.sleep(1)
+            time.sleep(_WAIT_FOR_CHIEF_SECS)
 
     def observe(self, session, step, loss):
         if self._done or not self._is_chief:

@@ -22,6 +22,8 @@ import time
 import tensorflow as tf
 from absl import logging
 
+from kmeans_estimator.estimator import checkpoints
+
 # How often a waiting worker checks whether the chief has initialized the model;
 # TensorFlow's own SessionManager waits 30 s between checks.
 WORKER_POLL_SECS = 0.5
@@ -241,13 +243,20 @@ def _training_tasks(cluster_spec):
     }
 
 
-def run_ps(estimator, train_spec=None):
+def run_ps(estimator, train_spec):
     """Serves this ps task until every training task has reported its end.
 
     Returns once every chief and worker has reported, or `STRAGGLER_SECS` after the
-    chief has. `train_spec` is accepted for `train_and_evaluate`'s sake and unused.
+    chief has; at once, without serving, when the latest checkpoint in `model_dir` is
+    already at `train_spec.max_steps` (training is over, and no task will report).
     """
     config = estimator.config
+    if train_spec.max_steps is not None:
+        step = checkpoints.checkpoint_global_step(estimator.latest_checkpoint())
+        if step >= train_spec.max_steps:
+            logging.info("ps %d: nothing to serve, the model is at step %d >= max_steps=%d",
+                         config.task_id, step, train_spec.max_steps)
+            return
     server = start_server(config)
     expected = _training_tasks(config.cluster_spec)
     chief = _chief_task(config.cluster_spec)
@@ -259,7 +268,6 @@ def run_ps(estimator, train_spec=None):
         # Without a deadline until the chief is done; then for STRAGGLER_SECS.
         reported = _take_until(session, take, {chief}, None, f"ps {config.task_id}")
         _take_until(session, take, expected - reported, STRAGGLER_SECS, f"ps {config.task_id}")
-    return None
 
 
 def run_training_task(estimator, train_spec):

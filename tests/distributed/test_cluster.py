@@ -80,7 +80,7 @@ def test_killed_worker_and_chief_rejoin_and_training_ends(make_cluster, tmp_path
     markers = tmp_path / "markers"
     markers.mkdir()
     cluster = make_cluster(max_steps=500, step_sleep=0.02, marker=str(markers), checkpoint_steps=20)
-    for task in ("ps", "chief", "worker", "evaluator"):
+    for task in ("ps", "chief", "worker"):
         cluster.start(task)
     seen = {_wait_for_marker(markers, "worker", set(), 45)}
     cluster.kill("worker")

@@ -87,3 +87,13 @@ def test_local_config_needs_no_server(monkeypatch):
     config = ke.RunConfig()
     assert not distributed.is_distributed(config)
     assert distributed.replica_device_fn(config) is None
+
+
+def test_ps_started_after_training_ended_returns_at_once(monkeypatch, tmp_path):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    local = ke.Estimator(linear_model_fn, model_dir=str(tmp_path), params={"learning_rate": 0.1})
+    local.train(_input_fn, max_steps=2)
+    ps = ke.Estimator(linear_model_fn, config=_config(monkeypatch, "ps", model_dir=str(tmp_path)),
+                      params={"learning_rate": 0.1})
+    distributed.run_ps(ps, ke.TrainSpec(_input_fn, max_steps=2))
+    assert not distributed._servers, "a ps task with nothing to serve started a server"
