@@ -208,6 +208,24 @@ def _parse_task(task, cluster):
     return task_type, task_id
 
 
+def _settings_without_cluster(task_type, task_id, service):
+    """The cluster fields of a task that talks to no other: worker 0 of a local run, or
+    the evaluator, which is outside the training cluster and only reads checkpoints."""
+    evaluator = task_type == _EVALUATOR
+    return dict(
+        cluster_spec=tf.train.ClusterSpec({}),
+        task_type=task_type,
+        task_id=task_id,
+        is_chief=not evaluator,
+        master=_LOCAL_MASTER,
+        num_ps_replicas=0,
+        num_worker_replicas=0 if evaluator else 1,
+        evaluation_master=_LOCAL_MASTER,
+        service=service,
+        global_id_in_cluster=None if evaluator else 0,
+    )
+
+
 def _cluster_settings(tf_config):
     """Returns the cluster-field values described by a parsed TF_CONFIG dict."""
     cluster = tf_config.get("cluster") or {}
@@ -217,34 +235,8 @@ def _cluster_settings(tf_config):
     if service is not None and not isinstance(service, dict):
         raise ValueError(f'TF_CONFIG "service" must be an object, got {service!r}')
 
-    if task_type == _EVALUATOR:
-        # The evaluator is outside the training cluster: it reads checkpoints from
-        # model_dir and talks to no other task.
-        return dict(
-            cluster_spec=tf.train.ClusterSpec({}),
-            task_type=task_type,
-            task_id=task_id,
-            is_chief=False,
-            master=_LOCAL_MASTER,
-            num_ps_replicas=0,
-            num_worker_replicas=0,
-            evaluation_master=_LOCAL_MASTER,
-            service=service,
-            global_id_in_cluster=None,
-        )
-    if not cluster:
-        return dict(
-            cluster_spec=cluster_spec,
-            task_type=task_type,
-            task_id=task_id,
-            is_chief=True,
-            master=_LOCAL_MASTER,
-            num_ps_replicas=0,
-            num_worker_replicas=1,
-            evaluation_master=_LOCAL_MASTER,
-            service=service,
-            global_id_in_cluster=0,
-        )
+    if task_type == _EVALUATOR or not cluster:
+        return _settings_without_cluster(task_type, task_id, service)
 
     has_chief = any(job in cluster for job in _CHIEF_TASK_TYPES)
     if task_type in _CHIEF_TASK_TYPES:
