@@ -21,6 +21,9 @@ from tests.estimator.linear_model import linear_model_fn
 
 HOUR = 3600
 TIMEOUT = 30  # Seconds; no test waits this long unless something is broken.
+# How long a writer holds its locks unless killed first (teardown kills it by pid): far
+# longer than any test, so that a slow, loaded machine never sees a lock expire early.
+HOLD_SECS = 600
 
 # Locks `<p>.lock` for each p of "lock", then creates each directory of "make" with a file in
 # it, then creates the "ready" file and sleeps for "sleep" seconds (its own hard timeout).
@@ -46,7 +49,7 @@ def writer(tmp_path_factory):
     """Starts writer processes; yields `start(lock, make, sleep)`; kills them all by pid."""
     started = []
 
-    def start(lock=(), make=None, sleep=TIMEOUT):
+    def start(lock=(), make=None, sleep=HOLD_SECS):
         make = list(lock) if make is None else list(make)
         ready = str(tmp_path_factory.mktemp("writer") / "ready")
         spec = {"lock": [str(p) for p in lock], "make": [str(p) for p in make],
