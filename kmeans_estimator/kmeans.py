@@ -144,6 +144,17 @@ def _is_integer(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def _grouped_with(anchor, ops):
+    """`tf.group(ops)` placed with the variable `anchor`.
+
+    On a cluster the variables and their assigns are on a ps task while a group would
+    run on the worker; every group between assigns and the global step's increment
+    then cost two more transfers per step.
+    """
+    with anchor.graph.colocate_with(anchor.op):
+        return tf.group(*ops)
+
+
 def _as_initial_centers(initial_clusters):
     """Returns user-given initial centers as a float32 [k, d] array, validated."""
     if isinstance(initial_clusters, tf.Tensor):
@@ -499,6 +510,9 @@ class KMeans(Estimator):
         initialization = None
         if mode == ModeKeys.TRAIN and config.is_chief:
             initialization, centers_now = self._initialize_in_step(points, centers, initialized)
+        elif mode == ModeKeys.TRAIN:
+            # Read once: on a cluster each read of a variable is a transfer from its ps task.
+            centers_now = centers.read_value()
         else:
             centers_now = centers
         with tf.name_scope("kmeans/assign"):
@@ -518,22 +532,31 @@ class KMeans(Estimator):
 
         tf.compat.v1.summary.scalar("loss/raw", loss)
 
-        def step():
+        global_step = tf.compat.v1.train.get_global_step()
+
+        def step_op():
+            """The step's update, ending with the global step (see `_grouped_with`)."""
             with tf.control_dependencies([centers_now]):  # Reads of `centers` see the init.
                 if settings.use_mini_batch:
-                    step_op = self._mini_batch_step(points, centers, nearest, k)
+                    update_op = self._mini_batch_step(points, centers, centers_now, nearest, k)
                 else:
                     with tf.name_scope("kmeans/update"):
                         sums, counts = update.cluster_sums_and_counts(points, nearest, k)
-                        step_op = centers.assign(
-                            self._unit_if_cosine(update.lloyd_update(centers, sums, counts)))
-            with tf.control_dependencies([step_op]):
+                        update_op = centers.assign(
+                            self._unit_if_cosine(update.lloyd_update(centers_now, sums, counts)))
+            return _grouped_with(global_step, [update_op])
+
+        def step():
+            with tf.control_dependencies([step_op()]):
                 return tf.constant(True)
 
-        global_step = tf.compat.v1.train.get_global_step()
         if initialization is None:
-            with tf.control_dependencies([step()]):
-                train_op = tf.compat.v1.assign_add(global_step, 1, name="train_op")
+            # Made before the step, beside the global step: a constant made under the
+            # step's control dependencies would wait for it on the worker, then travel.
+            with global_step.graph.colocate_with(global_step.op):
+                one = tf.constant(1, global_step.dtype.base_dtype)
+            with tf.control_dependencies([step_op()]):
+                train_op = tf.compat.v1.assign_add(global_step, one, name="train_op")
         else:
             # A run whose batch did not complete the centers (random or callable init on
             # batches smaller than k) trains no step: the global step stays.
@@ -725,7 +748,7 @@ class KMeans(Estimator):
             return tf.math.l2_normalize(new_centers, axis=1)
         return new_centers
 
-    def _mini_batch_step(self, points, centers, nearest, k):
+    def _mini_batch_step(self, points, centers, centers_now, nearest, k):
         """One mini-batch step; with N = `mini_batch_steps_per_iteration` > 1, every N
         steps make one iteration.
 
@@ -763,12 +786,12 @@ class KMeans(Estimator):
                 # Every step is a whole iteration: both copies take the new centers,
                 # and `update_in_steps` keeps its value of 1.
                 new_centers, new_totals = update.mini_batch_update(
-                    centers, tf.cast(totals, COMPUTE_DTYPE), sums, counts)
+                    centers_now, tf.cast(totals, COMPUTE_DTYPE), sums, counts)
                 new_totals = tf.cast(tf.round(new_totals), tf.int64)
                 if self._settings.reassignment_ratio > 0:
                     new_centers, new_totals = self._reassign_if_due(points, new_centers, new_totals)
-                return tf.group(
-                    centers.assign(new_centers), working.assign(new_centers), totals.assign(new_totals))
+                return _grouped_with(centers, [
+                    centers.assign(new_centers), working.assign(new_centers), totals.assign(new_totals)])
             # Sums and counts of the iteration grow by atomic adds, so that the steps of
             # all workers of a cluster add up, whatever their order. The step whose
             # countdown reaches exactly 0 is the iteration's last: every other step's
@@ -780,7 +803,7 @@ class KMeans(Estimator):
 
             def sync():
                 iteration_counts = totals.read_value()
-                means = update.lloyd_update(centers, working.read_value(), tf.cast(iteration_counts, COMPUTE_DTYPE))
+                means = update.lloyd_update(centers_now, working.read_value(), tf.cast(iteration_counts, COMPUTE_DTYPE))
                 with tf.control_dependencies([means]):
                     ops = [
                         centers.assign(self._unit_if_cosine(means)),
