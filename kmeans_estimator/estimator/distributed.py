@@ -7,8 +7,10 @@ included, live on the ps tasks and every worker's steps update them. The chief
 initializes (or restores) the model, and writes checkpoints and summaries; the
 other workers wait for it and then train on their own input.
 
-Two things differ from tf.estimator, whose ps tasks served for ever and whose last
-checkpoint missed the steps workers ran after the chief stopped:
+Under `train_and_evaluate`, two things differ from tf.estimator, whose ps tasks served
+for ever and whose last checkpoint missed the steps workers ran after the chief stopped
+(a script calling `train()` itself may call it again, so there ps tasks serve until
+killed and the chief does not wait, as with tf.estimator):
 - when a chief or worker finishes training normally, it puts a token naming itself
   in a queue on every ps task (`DoneReportHook`); a ps task returns once every
   training task has reported, or `STRAGGLER_SECS` after the chief has (a worker
@@ -17,6 +19,8 @@ checkpoint missed the steps workers ran after the chief stopped:
   too (`WorkersDoneHook`), or `STRAGGLER_SECS` have passed, so that the model
   directory holds every worker's steps.
 """
+import contextlib
+import threading
 import time
 
 import tensorflow as tf
@@ -37,9 +41,30 @@ _DELAY_SECS_PER_WORKER = 5
 
 _TRAINING_JOBS = ("chief", "master", "worker")
 
+# Set while `run_training_task` trains: that training is the task's last, so its end is
+# reported to the ps tasks. A script calling `train()` itself may call it again, and
+# then needs the ps tasks still serving.
+_last_training = threading.local()
+
 # The servers this process started, by (job, task index): a server cannot be
 # stopped, and its port stays taken until the process exits.
 _servers = {}
+
+
+@contextlib.contextmanager
+def last_training():
+    """Marks the training calls within as this task's last (see `reports_end`)."""
+    _last_training.active = True
+    try:
+        yield
+    finally:
+        _last_training.active = False
+
+
+def reports_end():
+    """Whether the training running now reports its end to the ps tasks and the chief:
+    only training run by `train_and_evaluate`, which is the task's last."""
+    return getattr(_last_training, "active", False)
 
 
 def is_distributed(config):
@@ -274,12 +299,13 @@ def run_training_task(estimator, train_spec):
     """Trains as this chief or worker task of the cluster, until `train_spec.max_steps`."""
     start_server(estimator.config)
     delay_worker_start(estimator.config)
-    estimator.train(
-        train_spec.input_fn,
-        hooks=train_spec.hooks,
-        max_steps=train_spec.max_steps,
-        saving_listeners=train_spec.saving_listeners,
-    )
+    with last_training():
+        estimator.train(
+            train_spec.input_fn,
+            hooks=train_spec.hooks,
+            max_steps=train_spec.max_steps,
+            saving_listeners=train_spec.saving_listeners,
+        )
 
 
 def run_chief(estimator, train_spec):

@@ -245,7 +245,7 @@ def run_training(model, config, hooks, steps, max_steps, saving_listeners, warm_
         if config.save_summary_steps:
             chief_hooks.append(estimator_hooks.SummaryHook(
                 config.save_summary_steps, config.model_dir, scaffold, summary_op=prepared.summary_op))
-        if distributed.is_distributed(config):
+        if distributed.is_distributed(config) and distributed.reports_end():
             # Before the checkpoint hook: the last checkpoint then holds every worker's steps.
             chief_hooks.append(distributed.WorkersDoneHook(config))
         chief_hooks.append(
@@ -300,11 +300,12 @@ def _cluster_training_session(config, scaffold, hooks, chief_hooks, restore_from
 
     The chief initializes the variables on the ps tasks, or restores them from the
     latest checkpoint (so a restarted chief resumes); a worker waits until they are
-    ready (`distributed.WorkerSessionCreator`). Both report their end to the ps tasks.
+    ready (`distributed.WorkerSessionCreator`). Under `train_and_evaluate`, both report
+    their end to the ps tasks (`distributed.DoneReportHook`).
     """
     server = distributed.start_server(config)
     options = session_config(config, graph, training=True)
-    done = distributed.DoneReportHook(config)
+    done = [distributed.DoneReportHook(config)] if distributed.reports_end() else []
     if config.is_chief:
         if restore_from:
             checkpoints.check_restorable(restore_from, graph)
@@ -313,10 +314,10 @@ def _cluster_training_session(config, scaffold, hooks, chief_hooks, restore_from
         # Chief hooks first, as MonitoredTrainingSession orders them; the report last,
         # after the final checkpoint is written.
         return tf.compat.v1.train.MonitoredSession(
-            session_creator=creator, hooks=chief_hooks + hooks + [done])
+            session_creator=creator, hooks=chief_hooks + hooks + done)
     creator = distributed.WorkerSessionCreator(
         scaffold, server.target, options, config.session_creation_timeout_secs)
-    return tf.compat.v1.train.MonitoredSession(session_creator=creator, hooks=hooks + [done])
+    return tf.compat.v1.train.MonitoredSession(session_creator=creator, hooks=hooks + done)
 
 
 EvaluationGraph = collections.namedtuple("EvaluationGraph", ["scaffold", "update_op", "final_values"])

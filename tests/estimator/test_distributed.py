@@ -97,3 +97,10 @@ def test_ps_started_after_training_ended_returns_at_once(monkeypatch, tmp_path):
                       params={"learning_rate": 0.1})
     distributed.run_ps(ps, ke.TrainSpec(_input_fn, max_steps=2))
     assert not distributed._servers, "a ps task with nothing to serve started a server"
+
+
+def test_only_train_and_evaluate_training_reports_its_end():
+    assert not distributed.reports_end()
+    with distributed.last_training():
+        assert distributed.reports_end()
+    assert not distributed.reports_end()
