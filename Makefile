@@ -6,7 +6,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: example test bench bench-quick bench-calls bench-workloads clean
+.PHONY: example test bench bench-quick bench-calls bench-workloads bench-distributed clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench-calls: $(BENCH_STAMP)
 bench-workloads: $(BENCH_STAMP)
 	test -x .venv-original/bin/python || bash benchmarks/setup_original.sh
 	$(VPY) benchmarks/bench_workloads.py --original-python .venv-original/bin/python
+
+# Mini-batch points/s on a ps + chief (+ worker) cluster on 127.0.0.1 against one process.
+bench-distributed: $(BENCH_STAMP)
+	$(VPY) benchmarks/bench_distributed.py
 
 clean:
 	rm -rf $(VENV) .venv-original build *.egg-info

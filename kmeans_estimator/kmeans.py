@@ -11,6 +11,7 @@ integer inputs are cast), so the `clusters` variable and checkpoints are the
 same as the original's.
 """
 import collections
+import contextlib
 import numbers
 import time
 
@@ -22,7 +23,7 @@ from kmeans_estimator.clustering import distances, init, update
 from kmeans_estimator.estimator.estimator import Estimator
 from kmeans_estimator.estimator.hooks import ScheduledHook
 from kmeans_estimator.estimator.spec import EstimatorSpec, ModeKeys
-from kmeans_estimator.estimator import export_outputs as export
+from kmeans_estimator.estimator import distributed, export_outputs as export
 
 COMPUTE_DTYPE = tf.float32
 
@@ -142,6 +143,13 @@ class _InitializeClustersHook(ScheduledHook):
 
 def _is_integer(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _own_task_device(config):
+    """This task's device on a cluster (for state no other task reads), else None."""
+    if not distributed.is_distributed(config):
+        return None
+    return f"/job:{config.task_type}/task:{config.task_id}"
 
 
 def _grouped_with(anchor, ops):
@@ -509,7 +517,8 @@ class KMeans(Estimator):
         )
         initialization = None
         if mode == ModeKeys.TRAIN and config.is_chief:
-            initialization, centers_now = self._initialize_in_step(points, centers, initialized)
+            initialization, centers_now = self._initialize_in_step(
+                points, centers, initialized, _own_task_device(config))
         elif mode == ModeKeys.TRAIN:
             # Read once: on a cluster each read of a variable is a transfer from its ps task.
             centers_now = centers.read_value()
@@ -575,7 +584,7 @@ class KMeans(Estimator):
         return EstimatorSpec(mode, loss=loss, train_op=train_op,
                              training_hooks=[init_hook] + training_hooks)
 
-    def _initialize_in_step(self, points, centers, initialized):
+    def _initialize_in_step(self, points, centers, initialized, local_device):
         """Chooses the centers from this run's batch while they are not all chosen.
 
         In mini-batch mode with a named init, the batches are first gathered into an
@@ -586,15 +595,18 @@ class KMeans(Estimator):
         choice. Choosing is a `tf.cond` that returns values (kmeans++ runs only while the
         centers are not chosen); the variables then take those values in every run.
         """
-        num_chosen = tf.compat.v1.get_local_variable(
-            "kmeans_num_initialized_centers", shape=[], dtype=tf.int32,
-            initializer=tf.compat.v1.zeros_initializer(),
-        )
-        shortfall = tf.compat.v1.get_local_variable(
-            "kmeans_init_shortfall", shape=[], dtype=tf.int32,
-            initializer=tf.compat.v1.constant_initializer(-1),
-        )
-        pool = self._init_pool(points.shape[1])
+        # The chief's own state: on a cluster it stays on the chief, not on a ps task,
+        # where every step would read and write the pool over the network.
+        with tf.device(local_device) if local_device else contextlib.nullcontext():
+            num_chosen = tf.compat.v1.get_local_variable(
+                "kmeans_num_initialized_centers", shape=[], dtype=tf.int32,
+                initializer=tf.compat.v1.zeros_initializer(),
+            )
+            shortfall = tf.compat.v1.get_local_variable(
+                "kmeans_init_shortfall", shape=[], dtype=tf.int32,
+                initializer=tf.compat.v1.constant_initializer(-1),
+            )
+            pool = self._init_pool(points.shape[1])
         with tf.name_scope("kmeans/init"):
             def keep():  # Initialized, maybe restored: every center is chosen.
                 chosen = (centers.read_value(), tf.constant(self._settings.num_clusters), tf.constant(-1))
