@@ -62,8 +62,8 @@ def test_constructor_has_the_reference_signature():
         "relative_tolerance": None,
         "config": None,
         "feature_columns": None,
-        "mini_batch_init_size": None,
-        "reassignment_ratio": 0.01,
+        "mini_batch_init_size": 1,
+        "reassignment_ratio": 0.0,
     }
     assert list(parameters)[:2] == ["num_clusters", "model_dir"]
 

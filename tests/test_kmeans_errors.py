@@ -60,7 +60,7 @@ def test_empty_batch_is_rejected(trained, method):
 
 def test_input_without_any_batch_is_rejected_as_empty(tmp_path, points):
     kmeans = ke.KMeans(3, model_dir=str(tmp_path), seed=1)
-    with pytest.raises(ValueError, match=r"KMeans input is empty.*num_clusters=3"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"KMeans input is empty.*num_clusters=3"):
         kmeans.train(ref.batched_input(points[:0], batch_size=10))
     assert tf.train.latest_checkpoint(kmeans.model_dir) is None
 

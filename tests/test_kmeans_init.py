@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import kmeans_estimator as ke
+from kmeans_estimator.kmeans import ConvergenceWarning
 from tests import kmeans_reference as ref
 
 
@@ -119,7 +120,7 @@ def test_kmeans_plus_plus_on_a_batch_smaller_than_k_raises_naming_both_numbers(t
 
 def test_more_clusters_than_points_raises_naming_both_numbers(tmp_path, points):
     kmeans = ke.KMeans(100, model_dir=str(tmp_path), seed=1)
-    with pytest.raises(ValueError, match=r"num_clusters=100 .*after 60 "):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"num_clusters=100 .*after 60 "):
         kmeans.train(ref.batched_input(points[:60], batch_size=25))
     assert_no_checkpoint(kmeans.model_dir)
 
@@ -142,22 +143,35 @@ ALL_INITS = [ke.KMeans.RANDOM_INIT, ke.KMeans.KMEANS_PLUS_PLUS_INIT, ke.KMeans.K
 
 
 @pytest.mark.parametrize("initial_clusters", ALL_INITS)
-@pytest.mark.parametrize("copies", [1, 4], ids=["three_points", "three_points_repeated"])
-def test_input_with_fewer_distinct_points_than_k_is_rejected(tmp_path, initial_clusters, copies):
+def test_input_of_fewer_than_k_points_is_rejected_naming_both_numbers(tmp_path, initial_clusters):
     kmeans = ke.KMeans(5, model_dir=str(tmp_path), initial_clusters=initial_clusters, seed=1,
                        use_mini_batch=False)
-    points = np.tile(THREE_DISTINCT, (copies, 1))
-    error, message = ValueError, r"num_clusters=5 .*distinct.* 3 distinct points"
-    if copies == 1 and initial_clusters != ke.KMeans.RANDOM_INIT:
-        error, message = tf.errors.InvalidArgumentError, r"num_clusters=5 points in its first batch, got 3"
-    with pytest.raises(error, match=message):
-        kmeans.train(ref.repeated_input(points), steps=1)
+    message = r"num_clusters=5 .*only 3 distinct points"
+    if initial_clusters != ke.KMeans.RANDOM_INIT:
+        message = r"num_clusters=5 points in its first batch, got 3"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        kmeans.train(ref.repeated_input(THREE_DISTINCT), steps=1)
     assert_no_checkpoint(kmeans.model_dir)
+
+
+@pytest.mark.parametrize("initial_clusters", ALL_INITS)
+def test_batch_of_k_points_with_fewer_distinct_ones_trains_with_repeated_centers(tmp_path, initial_clusters):
+    kmeans = ke.KMeans(5, model_dir=str(tmp_path), initial_clusters=initial_clusters, seed=1,
+                       use_mini_batch=False)
+    points = np.tile(THREE_DISTINCT, (4, 1))
+    with pytest.warns(ConvergenceWarning, match=r"num_clusters=5 .*only 3 distinct points"):
+        kmeans.train(ref.repeated_input(points), steps=1)
+    assert kmeans.get_variable_value("global_step") == 1
+    centers = kmeans.cluster_centers()
+    assert centers.shape == (5, 2)
+    # Every center is one of the three points (a repeat stays empty, where it started),
+    # and each of the three points is a center.
+    assert {tuple(row) for row in centers} == {tuple(row) for row in THREE_DISTINCT}
 
 
 def test_input_that_ends_with_fewer_distinct_points_than_k_is_rejected(tmp_path):
     kmeans = ke.KMeans(5, model_dir=str(tmp_path), seed=1)
-    with pytest.raises(ValueError, match=r"num_clusters=5 .*after 3 distinct initial centers"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"num_clusters=5 .*after 3 distinct initial centers"):
         kmeans.train(ref.batched_input(THREE_DISTINCT, batch_size=2))
     assert_no_checkpoint(kmeans.model_dir)
 
@@ -174,12 +188,13 @@ def test_initial_centers_are_distinct_when_the_input_repeats_points(tmp_path, in
 
 def test_callable_init_repeating_its_centers_is_rejected(tmp_path, points):
     kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=lambda batch, k: batch[:1])
-    with pytest.raises(ValueError, match=r"num_clusters=3 .*callable.* 1 distinct points"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"num_clusters=3 .*callable.* 1 distinct points"):
         kmeans.train(ref.repeated_input(points), steps=1)
     assert_no_checkpoint(kmeans.model_dir)
 
 
-def test_given_centers_with_a_repeated_row_are_rejected():
+def test_given_centers_with_a_repeated_row_warn_naming_both_numbers():
     centers = np.array([[0.0, 1.0], [2.0, 3.0], [0.0, 1.0]], np.float32)
-    with pytest.raises(ValueError, match=r"initial_clusters must hold distinct centers, got row 2 equal to row 0"):
-        ke.KMeans(3, initial_clusters=centers)
+    with pytest.warns(ConvergenceWarning, match=r"holds 3 centers but only 2 distinct ones"):
+        kmeans = ke.KMeans(3, initial_clusters=centers)
+    np.testing.assert_array_equal(kmeans.settings.given_centers, centers)

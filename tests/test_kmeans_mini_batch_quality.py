@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 import kmeans_estimator as ke
+from kmeans_estimator.kmeans import MINI_BATCH_QUALITY, ConvergenceWarning
 from tests import kmeans_reference as ref
 
 # The blobs fixture holds 4 blobs of 20 points, one after the other: in batches of 20, each
@@ -64,7 +65,7 @@ def test_init_size_of_one_batch_trains_in_the_first_run(tmp_path, blobs):
 
 
 def test_random_init_chooses_from_the_three_batches_gathered(tmp_path, blobs):
-    kmeans = ke.KMeans(6, model_dir=str(tmp_path), seed=2)
+    kmeans = ke.KMeans(6, model_dir=str(tmp_path), seed=2, mini_batch_init_size=None)
     counter = _RunCounter()
     kmeans.train(ref.batched_input(blobs, BLOB_SIZE, repeat=True), hooks=[counter], steps=1)
     assert counter.runs == 3
@@ -72,7 +73,8 @@ def test_random_init_chooses_from_the_three_batches_gathered(tmp_path, blobs):
 
 
 def test_input_that_ends_while_gathering_initializes_from_the_points_gathered(tmp_path, blobs):
-    kmeans = ke.KMeans(2, model_dir=str(tmp_path), initial_clusters=ke.KMeans.KMEANS_PLUS_PLUS_INIT, seed=3)
+    kmeans = ke.KMeans(2, model_dir=str(tmp_path), initial_clusters=ke.KMeans.KMEANS_PLUS_PLUS_INIT, seed=3,
+                       mini_batch_init_size=None)
     kmeans.train(ref.batched_input(blobs[:2 * BLOB_SIZE], BLOB_SIZE))
     assert kmeans.get_variable_value("initialized")
     assert kmeans.get_variable_value("global_step") == 0
@@ -81,11 +83,21 @@ def test_input_that_ends_while_gathering_initializes_from_the_points_gathered(tm
     assert "kmeans_init_pool" not in kmeans.get_variable_names()
 
 
-def test_input_that_ends_while_gathering_too_few_distinct_points_is_rejected(tmp_path):
-    points = np.tile(np.array([[0.0, 0.0], [5.0, 5.0]], np.float32), (5, 1))
-    kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=ke.KMeans.KMEANS_PLUS_PLUS_INIT, seed=1)
-    with pytest.raises(ValueError, match=r"num_clusters=3 .*gathered.* 2 distinct points"):
-        kmeans.train(ref.batched_input(points, batch_size=4))
+def test_input_that_ends_while_gathering_too_few_distinct_points_warns_and_repeats(tmp_path):
+    distinct = np.array([[0.0, 0.0], [5.0, 5.0]], np.float32)
+    kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=ke.KMeans.KMEANS_PLUS_PLUS_INIT, seed=1,
+                       mini_batch_init_size=None)
+    with pytest.warns(ConvergenceWarning, match=r"num_clusters=3 .*gathered.* 2 distinct points"):
+        kmeans.train(ref.batched_input(np.tile(distinct, (5, 1)), batch_size=4))
+    assert kmeans.get_variable_value("initialized")
+    assert {tuple(row) for row in kmeans.cluster_centers()} == {tuple(row) for row in distinct}
+
+
+def test_input_that_ends_while_gathering_fewer_than_k_points_is_rejected(tmp_path):
+    kmeans = ke.KMeans(5, model_dir=str(tmp_path), initial_clusters=ke.KMeans.KMEANS_PLUS_PLUS_INIT, seed=1,
+                       mini_batch_init_size=None)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"num_clusters=5 .*got 4"):
+        kmeans.train(ref.batched_input(np.eye(4, dtype=np.float32), batch_size=2))
     assert tf.train.latest_checkpoint(kmeans.model_dir) is None
 
 
@@ -116,7 +128,8 @@ def test_reassignment_is_the_same_for_the_same_seed(tmp_path, blobs):
     initial = np.concatenate([blobs[[0, BLOB_SIZE]], FAR_AWAY[None], -FAR_AWAY[None]])
     centers = []
     for run in range(2):
-        kmeans = ke.KMeans(4, model_dir=str(tmp_path / str(run)), initial_clusters=initial, seed=4)
+        kmeans = ke.KMeans(4, model_dir=str(tmp_path / str(run)), initial_clusters=initial, seed=4,
+                           reassignment_ratio=0.01)
         kmeans.train(ref.batched_input(blobs, 2 * BLOB_SIZE, repeat=True), steps=3)
         centers.append(kmeans.cluster_centers())
     assert not np.any(np.all(np.abs(centers[0]) == FAR_AWAY, axis=1))
@@ -163,13 +176,13 @@ def mini_batch_holdout_score(model_dir, many_blobs, **arguments):
     return kmeans.score(ref.whole_input(holdout))
 
 
-def test_defaults_find_the_blobs_the_first_batch_alone_misses(tmp_path, many_blobs):
+def test_mini_batch_quality_finds_the_blobs_the_first_batch_alone_misses(tmp_path, many_blobs):
     # Batches of 40 points from 24 blobs: the first batch misses about 5 blobs.
     _, holdout, means = many_blobs
     best = ref.score(holdout, means)
-    original = mini_batch_holdout_score(str(tmp_path / "original"), many_blobs, mini_batch_init_size=1,
-                                        reassignment_ratio=0.0)
     default = mini_batch_holdout_score(str(tmp_path / "default"), many_blobs)
-    # The data must tell them apart: the original leaves blobs without a center of their own.
-    assert original > 2 * best
-    assert default < 1.05 * best
+    quality = mini_batch_holdout_score(str(tmp_path / "quality"), many_blobs, **MINI_BATCH_QUALITY)
+    # The data must tell them apart: the defaults (the original's) leave blobs without a
+    # center of their own.
+    assert default > 2 * best
+    assert quality < 1.05 * best

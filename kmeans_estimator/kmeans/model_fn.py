@@ -1,0 +1,118 @@
+"""The k-means model_fn: the `EstimatorSpec` of each mode, built from the `Settings`."""
+import tensorflow as tf
+
+from kmeans_estimator.clustering import distances
+from kmeans_estimator.estimator import distributed, export_outputs
+from kmeans_estimator.estimator.spec import EstimatorSpec, ModeKeys
+from kmeans_estimator.kmeans import initialization, step, variables
+from kmeans_estimator.kmeans.features import finite, non_empty, points_from_features
+from kmeans_estimator.kmeans.hooks import InitializeClustersHook, LossRelativeChangeHook
+
+# Prediction keys and signature names, the original's.
+ALL_DISTANCES = "all_distances"
+CLUSTER_INDEX = "cluster_index"
+SCORE = "score"
+CLASSIFICATION = "classification"
+
+
+def serving_outputs(settings, all_distances):
+    """The export outputs of the SavedModel, keyed by signature name, from `[n, k]` distances.
+
+    Predict signatures `serving_default` and `cluster_index` (int64 `[n]` index of the
+    nearest center), `all_distances` (`[n, k]`) and `score` (`[n]` distance to the nearest
+    center); and `classification`, built only against a receiver of serialized tf.Example
+    protos: classes are the cluster ids as strings, scores the negative distances, so the
+    best class has the highest score.
+    """
+    k = settings.num_clusters
+    with tf.name_scope("kmeans/serving"):
+        index = tf.argmin(all_distances, axis=1, output_type=tf.int64, name="cluster_index")
+        score = tf.reduce_min(all_distances, axis=1, name="score")
+        class_names = tf.constant([[str(cluster) for cluster in range(k)]], name="class_names")
+        classes = tf.tile(class_names, tf.stack([tf.shape(all_distances)[0], 1]), name="classes")
+        scores = tf.negative(all_distances, name="class_scores")
+    return {
+        export_outputs.SERVING_DEFAULT: export_outputs.PredictOutput(index),
+        CLUSTER_INDEX: export_outputs.PredictOutput(index),
+        ALL_DISTANCES: export_outputs.PredictOutput(all_distances),
+        SCORE: export_outputs.PredictOutput(score),
+        CLASSIFICATION: export_outputs.ClassificationOutput(scores=scores, classes=classes),
+    }
+
+
+def _predict_spec(settings, points, centers, nearest):
+    """The PREDICT spec: what `predict()` yields and what an exported SavedModel serves.
+
+    `predict()` reads `nearest` from the blocked nearest-center search, which never holds
+    the `[n, k]` distance matrix when only `cluster_index` is asked for. The signatures
+    read the full matrix instead (serving batches are small): its argmin is made of
+    TensorFlow Lite builtin ops, where the blocked search's while_loop cannot be converted.
+    """
+    with tf.name_scope("kmeans/distances"):
+        all_distances = finite(distances.pairwise_distances(points, centers, settings.distance_metric))
+    predictions = {CLUSTER_INDEX: nearest, ALL_DISTANCES: all_distances}
+    return EstimatorSpec(
+        ModeKeys.PREDICT, predictions=predictions, export_outputs=serving_outputs(settings, all_distances))
+
+
+def _own_task_device(config):
+    """This task's device on a cluster (for state no other task reads), else None."""
+    if not distributed.is_distributed(config):
+        return None
+    return f"/job:{config.task_type}/task:{config.task_id}"
+
+
+def _train_spec(settings, points, centers, initialized, config):
+    """The TRAIN spec: the chief chooses the centers in its train op, then every run steps."""
+    k = settings.num_clusters
+    init_state = None
+    if config.is_chief:
+        init_state, centers_now = initialization.initialize_in_step(
+            settings, points, centers, initialized, _own_task_device(config))
+    else:
+        # Read once: on a cluster each read of a variable is a transfer from its ps task.
+        centers_now = centers.read_value()
+    nearest, loss = _assign(settings, points, centers_now)
+    tf.compat.v1.summary.scalar("loss/raw", loss)
+    train_op = step.train_op(settings, points, centers, centers_now, nearest, init_state)
+    init_hook = InitializeClustersHook(init_state, initialized, k, initialization.init_source(settings))
+    training_hooks = []
+    if settings.relative_tolerance is not None:
+        training_hooks.append(LossRelativeChangeHook(settings.relative_tolerance))
+    if config.is_chief:
+        return EstimatorSpec(ModeKeys.TRAIN, loss=loss, train_op=train_op, training_hooks=training_hooks,
+                             training_chief_hooks=[init_hook])
+    return EstimatorSpec(ModeKeys.TRAIN, loss=loss, train_op=train_op, training_hooks=[init_hook] + training_hooks)
+
+
+def _assign(settings, points, centers):
+    """Each point's nearest center, checked finite, and the loss (the sum of their distances)."""
+    with tf.name_scope("kmeans/assign"):
+        nearest, nearest_distance = distances.nearest_centers(points, centers, settings.distance_metric)
+        nearest_distance = finite(nearest_distance)
+        # Every update reads the assignments, so none runs before the check.
+        with tf.control_dependencies([nearest_distance]):
+            nearest = tf.identity(nearest)
+        return nearest, tf.reduce_sum(nearest_distance, name="loss")
+
+
+def build_model_fn(settings):
+    """The `model_fn(features, mode, config)` of k-means with `settings`."""
+
+    def kmeans_model_fn(features, mode, config):
+        raw_points = points_from_features(features, settings.feature_columns)
+        num_features = raw_points.shape[1]
+        # Only training reads the initial centers; evaluate and predict restore the trained
+        # ones, and a checkpoint of another dimension is reported by the restore check.
+        if mode == ModeKeys.TRAIN:
+            initialization.check_given_dimension(settings, num_features)
+        points = distances.prepare_points(non_empty(raw_points), settings.distance_metric)
+        centers, initialized = variables.centers_and_initialized(settings.num_clusters, num_features)
+        if mode == ModeKeys.TRAIN:
+            return _train_spec(settings, points, centers, initialized, config)
+        nearest, loss = _assign(settings, points, centers)
+        if mode == ModeKeys.PREDICT:
+            return _predict_spec(settings, points, centers, nearest)
+        return EstimatorSpec(mode, loss=loss, eval_metric_ops={SCORE: tf.compat.v1.metrics.mean(loss, name="score")})
+
+    return kmeans_model_fn
