@@ -35,26 +35,30 @@ def test_first_train_call_chooses_centers_and_steps_on_the_same_batch(tmp_path, 
 
 @pytest.mark.parametrize("use_mini_batch", [False, True], ids=["full_batch", "mini_batch"])
 @pytest.mark.parametrize("initial_clusters", [ke.KMeans.RANDOM_INIT, ke.KMeans.KMEANS_PLUS_PLUS_INIT])
-def test_n_train_calls_on_a_one_batch_input_run_n_steps(tmp_path, points, initial_clusters,
-                                                       use_mini_batch):
-    # An init from the first batch alone, as the original did (mini-batch mode gathers three).
+def test_n_train_calls_on_a_one_batch_input_run_n_minus_1_steps(tmp_path, points, initial_clusters,
+                                                                 use_mini_batch):
+    # The first call's one batch goes to choosing the centers, as in the original.
     kmeans = ke.KMeans(4, model_dir=str(tmp_path), initial_clusters=initial_clusters, seed=2,
-                       use_mini_batch=use_mini_batch, mini_batch_init_size=1)
-    for _ in range(3):
+                       use_mini_batch=use_mini_batch)
+    kmeans.train(ref.whole_input(points))
+    assert kmeans.get_variable_value("global_step") == 0
+    assert kmeans.get_variable_value("initialized")
+    for _ in range(2):
         kmeans.train(ref.whole_input(points))
-    assert kmeans.get_variable_value("global_step") == 3
+    assert kmeans.get_variable_value("global_step") == 2
 
 
 def test_random_init_takes_centers_from_later_batches_when_a_batch_is_smaller_than_k(tmp_path, points):
-    kmeans = ke.KMeans(5, model_dir=str(tmp_path), seed=3, mini_batch_init_size=1)
-    # Three batches of two points: all of the first two batches and one point of the third.
+    kmeans = ke.KMeans(5, model_dir=str(tmp_path), seed=3)
+    # Three batches of two points: all of the first two batches and one point of the third;
+    # the input then ends before any step.
     kmeans.train(ref.batched_input(points[:6], batch_size=2))
-    # The third batch completes the centers, then takes the one step.
-    assert kmeans.get_variable_value("global_step") == 1
-    centers = sorted(map(tuple, kmeans.cluster_centers()))
-    stepped = [sorted(map(tuple, ref.sculley_step(points[4:6], points[[0, 1, 2, 3, last]], np.zeros(5))[0]))
-               for last in (4, 5)]
-    assert any(np.allclose(centers, expected, rtol=1e-5) for expected in stepped)
+    assert kmeans.get_variable_value("global_step") == 0
+    centers = kmeans.cluster_centers()
+    # Batch by batch in arrival order; within a batch, in random order.
+    rows = [{tuple(row) for row in part} for part in (centers[:2], centers[2:4], centers[4:])]
+    assert rows[:2] == [{tuple(row) for row in points[:2]}, {tuple(row) for row in points[2:4]}], centers
+    assert rows[2] <= {tuple(row) for row in points[4:6]}
 
 
 @pytest.mark.parametrize(
@@ -97,16 +101,17 @@ def test_given_initial_centers_are_used_and_num_clusters_is_ignored(tmp_path, po
 
 def test_callable_init_is_called_on_successive_batches_until_k_centers(tmp_path, points):
     kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=lambda inputs, k: inputs[:1])
-    kmeans.train(ref.batched_input(points[:30], batch_size=10))
-    # Chosen from the three batches, then one step on the third.
-    expected, _ = ref.sculley_step(points[20:30], points[[0, 10, 20]], np.zeros(3))
+    kmeans.train(ref.batched_input(points[:40], batch_size=10))
+    # Chosen from the first three batches, then one step on the fourth.
+    assert kmeans.get_variable_value("global_step") == 1
+    expected, _ = ref.sculley_step(points[30:40], points[[0, 10, 20]], np.zeros(3))
     np.testing.assert_allclose(kmeans.cluster_centers(), expected, rtol=1e-5)
 
 
 def test_callable_init_may_return_more_than_asked_for(tmp_path, points):
     kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=lambda inputs, k: inputs[:2])
-    kmeans.train(ref.batched_input(points[:20], batch_size=10))
-    expected, _ = ref.sculley_step(points[10:20], points[[0, 1, 10]], np.zeros(3))
+    kmeans.train(ref.batched_input(points[:30], batch_size=10))
+    expected, _ = ref.sculley_step(points[20:30], points[[0, 1, 10]], np.zeros(3))
     np.testing.assert_allclose(kmeans.cluster_centers(), expected, rtol=1e-5)
 
 

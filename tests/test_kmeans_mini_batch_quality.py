@@ -14,22 +14,6 @@ from tests import kmeans_reference as ref
 BLOB_SIZE = 20
 
 
-class _RunCounter(tf.compat.v1.train.SessionRunHook):
-    """Counts the session runs of a train() call and keeps the centers each run stepped from."""
-
-    def __init__(self):
-        self.runs = 0
-        self.centers = []
-
-    def before_run(self, run_context):
-        return tf.compat.v1.train.SessionRunArgs(
-            tf.compat.v1.get_default_graph().get_tensor_by_name("kmeans/init/centers:0"))
-
-    def after_run(self, run_context, run_values):
-        self.runs += 1
-        self.centers.append(run_values.results)
-
-
 def blob_of(centers, blobs):
     """The blob of the points each center equals; fails when a center is not one of the points."""
     matches = [np.flatnonzero(np.all(blobs == center, axis=1)) for center in centers]
@@ -46,30 +30,29 @@ def blob_of(centers, blobs):
 def test_init_gathers_three_batches_before_the_first_step(tmp_path, blobs, initial_clusters, init_size):
     kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=initial_clusters, seed=3,
                        mini_batch_init_size=init_size)
-    counter = _RunCounter()
-    kmeans.train(ref.batched_input(blobs, BLOB_SIZE, repeat=True), hooks=[counter], steps=1)
-    # Two runs only gathered; the third chose the centers and stepped on its batch.
-    assert counter.runs == 3
-    assert kmeans.get_variable_value("global_step") == 1
+    # Exactly three batches: all go to the init, none is left for a step.
+    kmeans.train(ref.batched_input(blobs[:3 * BLOB_SIZE], BLOB_SIZE))
+    assert kmeans.get_variable_value("global_step") == 0
     # Far-apart blobs: one center in each of the three batches gathered.
-    assert blob_of(counter.centers[-1], blobs) == [0, 1, 2]
+    assert blob_of(kmeans.cluster_centers(), blobs) == [0, 1, 2]
+    # A fourth batch is a step's.
+    kmeans.train(ref.batched_input(blobs, BLOB_SIZE, repeat=True), steps=1)
+    assert kmeans.get_variable_value("global_step") == 1
 
 
-def test_init_size_of_one_batch_trains_in_the_first_run(tmp_path, blobs):
+def test_init_size_of_one_batch_chooses_from_the_first_batch_alone(tmp_path, blobs):
     kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=ke.KMeans.KMEANS_PLUS_PLUS_INIT, seed=3,
                        mini_batch_init_size=1)
-    counter = _RunCounter()
-    kmeans.train(ref.batched_input(blobs, BLOB_SIZE, repeat=True), hooks=[counter], steps=1)
-    assert counter.runs == 1
-    assert blob_of(counter.centers[0], blobs) == [0, 0, 0]
+    kmeans.train(ref.batched_input(blobs[:BLOB_SIZE], BLOB_SIZE))
+    assert kmeans.get_variable_value("initialized")
+    assert blob_of(kmeans.cluster_centers(), blobs) == [0, 0, 0]
 
 
 def test_random_init_chooses_from_the_three_batches_gathered(tmp_path, blobs):
     kmeans = ke.KMeans(6, model_dir=str(tmp_path), seed=2, mini_batch_init_size=None)
-    counter = _RunCounter()
-    kmeans.train(ref.batched_input(blobs, BLOB_SIZE, repeat=True), hooks=[counter], steps=1)
-    assert counter.runs == 3
-    assert set(blob_of(counter.centers[-1], blobs)) <= {0, 1, 2}
+    kmeans.train(ref.batched_input(blobs[:3 * BLOB_SIZE], BLOB_SIZE))
+    assert kmeans.get_variable_value("global_step") == 0
+    assert set(blob_of(kmeans.cluster_centers(), blobs)) <= {0, 1, 2}
 
 
 def test_input_that_ends_while_gathering_initializes_from_the_points_gathered(tmp_path, blobs):

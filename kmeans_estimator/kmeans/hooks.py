@@ -44,16 +44,18 @@ def _init_error(message):
     return tf.errors.InvalidArgumentError(None, None, message)
 
 
-class InitializeClustersHook(ScheduledHook):
-    """Reports the chief's choice of initial centers; makes other workers wait for it.
+class InitializeClustersHook(tf.compat.v1.train.SessionRunHook):
+    """Chooses the initial centers when a training session starts, before its first step.
 
-    The chief's train op chooses the centers (see `initialization`). After each run while
-    they are not all chosen, this hook reads the choice's outcome: repeated centers give one
-    `ConvergenceWarning` naming both numbers; a fill that cannot complete raises
-    `tf.errors.InvalidArgumentError` naming both numbers. An input that ends first has the
-    centers chosen from the points gathered, if any, else raises the same error. The hook is
-    a chief hook, so its `end` runs before the checkpoint hook's: nothing is saved after an
-    error. Other workers wait until the chief has initialized the centers.
+    On the chief, while the centers are not all chosen, it runs the init op (see
+    `initialization.build_init`), each run reading the next batch, as the original did. It
+    is a training hook, after the input's hooks: the input is initialized (and queue
+    runners started) first. Repeated centers give one `ConvergenceWarning` naming both
+    numbers; a fill that cannot complete, or an input that ends first, raises
+    `tf.errors.InvalidArgumentError` naming both numbers. Both happen while the session
+    is being created, so nothing is saved. An input that ends while batches are being
+    gathered has the centers chosen from the points gathered. Other workers wait until
+    the chief has initialized the centers.
 
     Args:
       initialization: the chief's `initialization.Initialization`, or None on other workers.
@@ -67,43 +69,44 @@ class InitializeClustersHook(ScheduledHook):
         self._initialized = initialized
         self._num_clusters = num_clusters
         self._source = source
-        self._done = False
+        self._num_chosen = None if initialization is None else initialization.num_chosen
 
     def after_create_session(self, session, coord):
-        self._done = False
-        while self._init is None and not session.run(self._initialized):
-            time.sleep(WAIT_FOR_CHIEF_SECS)
-
-    def observe(self, session, step, loss):
-        if not self._done and self._init is not None:
-            self._check_choice(session)
-        return False
-
-    def _check_choice(self, session):
-        """Warns about repeated centers, raises on a fill that cannot complete; notes completion."""
-        distinct_found, self._done = session.run([self._init.distinct_found, self._initialized])
-        if distinct_found < 0:
+        if self._init is None:
+            while not session.run(self._initialized):
+                time.sleep(WAIT_FOR_CHIEF_SECS)
             return
-        k = self._num_clusters
-        if self._done:
-            warnings.warn(
-                f"num_clusters={k} but {self._source} held only {distinct_found} distinct points: "
-                f"{k - distinct_found} initial centers repeat others and may stay empty",
-                ConvergenceWarning, stacklevel=2)
+        if session.run(self._initialized):
             return
-        raise _init_error(
-            f"num_clusters={k} initial centers cannot be chosen: {self._source} offered only "
-            f"{distinct_found} distinct points, and its latest batch was too small and brought no new one")
-
-    def end(self, session):
-        if self._done or self._init is None or session.run(self._initialized):
-            return
-        if self._init.from_gathered is not None:
-            session.run(self._init.from_gathered)
-            self._check_choice(session)
-            if self._done:
+        while True:
+            try:
+                report = session.run(self._init.report)
+            except tf.errors.OutOfRangeError:
+                self._input_ended(session)
                 return
-        chosen = session.run(self._init.num_chosen)
+            if self._checked(report):
+                return
+
+    def _checked(self, report):
+        """True once every center is chosen; warns about repeats, raises on a fill that cannot complete."""
+        k = self._num_clusters
+        if report.distinct_found >= 0 and report.initialized:
+            warnings.warn(
+                f"num_clusters={k} but {self._source} held only {report.distinct_found} distinct points: "
+                f"{k - report.distinct_found} initial centers repeat others and may stay empty",
+                ConvergenceWarning, stacklevel=2)
+        elif report.distinct_found >= 0:
+            raise _init_error(
+                f"num_clusters={k} initial centers cannot be chosen: {self._source} offered only "
+                f"{report.distinct_found} distinct points, and its latest batch was too small and "
+                f"brought no new one")
+        return bool(report.initialized)
+
+    def _input_ended(self, session):
+        """Chooses from the points gathered, if any; raises when the centers stay incomplete."""
+        if self._init.from_gathered is not None and self._checked(session.run(self._init.from_gathered)):
+            return
+        chosen = session.run(self._num_chosen)
         if chosen == 0:
             raise _init_error(
                 f"KMeans input is empty: the input ended before any of the num_clusters="

@@ -1,4 +1,4 @@
-"""Choosing the initial centers inside the chief's train op, run after run, until all are chosen.
+"""Choosing the initial centers: the chief's init op, run batch after batch until all are chosen.
 
 Rules (the original's, where it had one):
 - Given centers, kmeans++ and k-means|| choose all `num_clusters` centers from one batch
@@ -12,7 +12,8 @@ Rules (the original's, where it had one):
   both numbers); a smaller one that brings no new distinct point while centers are missing
   cannot complete them: the hook raises `tf.errors.InvalidArgumentError` naming both
   numbers (an input repeating the same too-few points would never complete them).
-Runs that do not complete the centers train no step (see `model_fn`).
+The init hook (`hooks.InitializeClustersHook`) runs the init op before the first step and
+reports its outcome.
 """
 import collections
 import contextlib
@@ -30,12 +31,11 @@ class InitialValues(collections.namedtuple("InitialValues", ["centers", "num_cho
     the centers it needed (repeated centers if `num_chosen` is k, a failed fill otherwise)."""
 
 
-class Initialization(collections.namedtuple(
-        "Initialization", ["ready", "num_chosen", "distinct_found", "from_gathered"])):
-    """What the chief's train op leaves for the init hook: whether every center is chosen
-    after this run, the local variables holding the count chosen and the last choice's
-    `InitialValues.distinct_found`, and the op choosing the centers from the batches
-    gathered so far (None when nothing is gathered)."""
+class Initialization(collections.namedtuple("Initialization", ["report", "from_gathered", "num_chosen"])):
+    """The chief's init ops: `report` (an `InitReport` of tensors) chooses from one batch when
+    run; `from_gathered` (another `InitReport`, None when batches are not gathered) chooses
+    from the batches gathered so far, for an input that ends first; `num_chosen` is the
+    local variable counting the centers chosen, read without reading the input."""
 
 
 class InitPool:
@@ -157,7 +157,7 @@ def _pool(settings, num_features):
 def _from_gathered(settings, pool, centers, initialized, num_chosen, distinct_found):
     """The op choosing the centers from the points gathered, for an input that ends first.
 
-    Does nothing when the centers are chosen or nothing was gathered.
+    Does nothing when the centers are chosen or nothing was gathered; returns the `InitReport`.
     """
     with tf.name_scope("kmeans/init_from_gathered"):
         gathered = pool.points.read_value()
@@ -169,62 +169,68 @@ def _from_gathered(settings, pool, centers, initialized, num_chosen, distinct_fo
             name="if_pending")
         assigned, _ = _assign(settings, InitialValues(*values), centers, initialized, num_chosen,
                               distinct_found)
-        return tf.group(assigned + pool.assign(gathered[:0], 0))
+        with tf.control_dependencies(assigned + pool.assign(gathered[:0], 0)):
+            return _report(initialized, num_chosen, distinct_found)
 
 
-def initialize_in_step(settings, points, centers, initialized, local_device):
-    """Chooses the centers from this run's batch while they are not all chosen.
+class InitReport(collections.namedtuple("InitReport", ["initialized", "num_chosen", "distinct_found"])):
+    """What one run of the init op leaves: whether every center is chosen, how many are, and
+    its `InitialValues.distinct_found`."""
 
+
+def _report(initialized, num_chosen, distinct_found):
+    return InitReport(initialized.read_value(), num_chosen.read_value(), distinct_found.read_value())
+
+
+def build_init(settings, points, centers, initialized, local_device):
+    """The chief's init op: one run chooses centers from one batch (or gathers it).
+
+    The init hook runs it, batch after batch, until every center is chosen, before the
+    first training step, as the original's did: a `train()` call whose input holds one
+    batch (`limit_epochs` with one epoch) spends it on the centers and trains no step.
     With a pool (see `InitPool`), batches are first gathered until it holds
     `mini_batch_init_size` points; the run that fills it chooses from the whole pool.
 
     Args:
       settings: the model's `settings.Settings`.
-      points: this run's `[n, d]` batch, prepared for the metric.
+      points: the input's `[n, d]` batch, prepared for the metric.
       centers, initialized: the model's variables.
       local_device: the chief's own device on a cluster (its init state stays there, not
         on a ps task), or None.
 
     Returns:
-      The `Initialization` and the centers the step runs with, read after the choice.
+      The `Initialization`.
     """
     with tf.device(local_device) if local_device else contextlib.nullcontext():
         num_chosen = variables.local_variable(variables.NUM_CHOSEN_VAR_NAME, [], tf.int32, 0)
         distinct_found = variables.local_variable(variables.INIT_DISTINCT_VAR_NAME, [], tf.int32, -1)
         pool = _pool(settings, points.shape[1])
     with tf.name_scope("kmeans/init"):
-        def keep():  # Initialized, maybe restored: every center is chosen.
-            kept = (centers.read_value(), tf.constant(settings.num_clusters), tf.constant(-1))
-            return kept if pool is None else kept + (pool.points.read_value(), pool.target.read_value())
-
-        def choose():
-            with tf.name_scope("check_input"):
-                init_points = finite(points)
-            if pool is None:
-                return tuple(initial_values(settings, init_points, centers, num_chosen))
+        with tf.name_scope("check_input"):
+            init_points = finite(points)
+        if pool is None:
+            assigned, _ = _assign(settings, initial_values(settings, init_points, centers, num_chosen),
+                                  centers, initialized, num_chosen, distinct_found)
+        else:
             pooled, target, full = pool.gather(init_points)
 
             def from_pool():  # The pool empties for good, or for a new gathering (random init).
-                return tuple(initial_values(settings, pooled, centers, num_chosen)) + (
-                    pooled[:0], tf.constant(0))
+                chosen, _ = _assign(settings, initial_values(settings, pooled, centers, num_chosen),
+                                    centers, initialized, num_chosen, distinct_found)
+                with tf.control_dependencies(chosen + pool.assign(pooled[:0], 0)):
+                    return tf.constant(True)
 
             def wait():
-                return centers.read_value(), num_chosen.read_value(), tf.constant(-1), pooled, target
+                with tf.control_dependencies(pool.assign(pooled, target)):
+                    return tf.constant(False)
 
-            return tf.cond(full, from_pool, wait, name="if_pool_full")
-
-        values = tf.cond(initialized, keep, choose)
-        assigned, ready = _assign(settings, InitialValues(*values[:3]), centers, initialized,
-                                  num_chosen, distinct_found)
-        if pool is not None:
-            assigned += pool.assign(*values[3:])
+            assigned = [tf.cond(full, from_pool, wait, name="if_pool_full")]
         with tf.control_dependencies(assigned):
-            centers_now = tf.identity(values[0], name="centers")
-            ready = tf.identity(ready, name="ready")
+            report = _report(initialized, num_chosen, distinct_found)
     from_gathered = None
     if pool is not None:
         from_gathered = _from_gathered(settings, pool, centers, initialized, num_chosen, distinct_found)
-    return Initialization(ready, num_chosen, distinct_found, from_gathered), centers_now
+    return Initialization(report, from_gathered, num_chosen.read_value())
 
 
 def init_source(settings):
@@ -248,6 +254,6 @@ def check_given_dimension(settings, num_features):
 
 
 __all__ = [
-    "InitialValues", "Initialization", "InitPool", "check_given_dimension", "init_source",
-    "initial_values", "initialize_in_step",
+    "InitReport", "InitialValues", "Initialization", "InitPool", "build_init", "check_given_dimension",
+    "init_source", "initial_values",
 ]

@@ -63,26 +63,19 @@ def _own_task_device(config):
 
 
 def _train_spec(settings, points, centers, initialized, config):
-    """The TRAIN spec: the chief chooses the centers in its train op, then every run steps."""
-    k = settings.num_clusters
-    init_state = None
+    """The TRAIN spec: the init hook has the chief choose the centers, then every run steps."""
+    init = None
     if config.is_chief:
-        init_state, centers_now = initialization.initialize_in_step(
-            settings, points, centers, initialized, _own_task_device(config))
-    else:
-        # Read once: on a cluster each read of a variable is a transfer from its ps task.
-        centers_now = centers.read_value()
+        init = initialization.build_init(settings, points, centers, initialized, _own_task_device(config))
+    # Read once: on a cluster each read of a variable is a transfer from its ps task.
+    centers_now = centers.read_value()
     nearest, loss = _assign(settings, points, centers_now)
     tf.compat.v1.summary.scalar("loss/raw", loss)
-    train_op = step.train_op(settings, points, centers, centers_now, nearest, init_state)
-    init_hook = InitializeClustersHook(init_state, initialized, k, initialization.init_source(settings))
-    training_hooks = []
+    train_op = step.train_op(settings, points, centers, centers_now, nearest)
+    hooks = [InitializeClustersHook(init, initialized, settings.num_clusters, initialization.init_source(settings))]
     if settings.relative_tolerance is not None:
-        training_hooks.append(LossRelativeChangeHook(settings.relative_tolerance))
-    if config.is_chief:
-        return EstimatorSpec(ModeKeys.TRAIN, loss=loss, train_op=train_op, training_hooks=training_hooks,
-                             training_chief_hooks=[init_hook])
-    return EstimatorSpec(ModeKeys.TRAIN, loss=loss, train_op=train_op, training_hooks=[init_hook] + training_hooks)
+        hooks.append(LossRelativeChangeHook(settings.relative_tolerance))
+    return EstimatorSpec(ModeKeys.TRAIN, loss=loss, train_op=train_op, training_hooks=hooks)
 
 
 def _assign(settings, points, centers):

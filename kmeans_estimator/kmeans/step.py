@@ -122,33 +122,16 @@ def mini_batch_update(settings, points, centers, centers_now, nearest):
         return _iteration_update(settings, centers, centers_now, working, totals, steps_to_sync, sums, counts)
 
 
-def train_op(settings, points, centers, centers_now, nearest, initialization):
-    """The train op: the step's update, then the global step's increment.
-
-    With an `initialization` (the chief's), a run whose batch did not complete the
-    centers trains no step and leaves the global step where it was.
-    """
+def train_op(settings, points, centers, centers_now, nearest):
+    """The train op: the step's update, then the global step's increment."""
     global_step = tf.compat.v1.train.get_global_step()
-
-    def step_op():
-        with tf.control_dependencies([centers_now]):  # Reads of `centers` see the init.
-            if settings.use_mini_batch:
-                update_op = mini_batch_update(settings, points, centers, centers_now, nearest)
-            else:
-                update_op = full_batch_update(settings, points, centers, centers_now, nearest)
-        return grouped_with(global_step, [update_op])
-
-    if initialization is None:
-        # Made before the step, beside the global step: a constant made under the step's
-        # control dependencies would wait for it on the worker, then travel.
-        with global_step.graph.colocate_with(global_step.op):
-            one = tf.constant(1, global_step.dtype.base_dtype)
-        with tf.control_dependencies([step_op()]):
-            return tf.compat.v1.assign_add(global_step, one, name="train_op")
-
-    def step():
-        with tf.control_dependencies([step_op()]):
-            return tf.constant(True)
-
-    stepped = tf.cond(initialization.ready, step, lambda: tf.constant(False), name="kmeans/step_if_initialized")
-    return tf.compat.v1.assign_add(global_step, tf.cast(stepped, global_step.dtype.base_dtype), name="train_op")
+    # Made before the step, beside the global step: a constant made under the step's
+    # control dependencies would wait for it on the worker, then travel.
+    with global_step.graph.colocate_with(global_step.op):
+        one = tf.constant(1, global_step.dtype.base_dtype)
+    if settings.use_mini_batch:
+        update_op = mini_batch_update(settings, points, centers, centers_now, nearest)
+    else:
+        update_op = full_batch_update(settings, points, centers, centers_now, nearest)
+    with tf.control_dependencies([grouped_with(global_step, [update_op])]):
+        return tf.compat.v1.assign_add(global_step, one, name="train_op")

@@ -1,0 +1,98 @@
+"""The original KMeans's observable behaviour under the defaults: what programs written for it see.
+
+Written here from the original's docs and from running it (TensorFlow 2.15 with
+tensorflow-estimator 2.15); each test names the behaviour it pins.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kmeans_estimator as ke
+from kmeans_estimator.kmeans import ConvergenceWarning
+from tests.compat.conftest import FIVE_POINTS, limit_epochs_input, queue_runner_input, queued_rows_input
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PROGRAMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs")
+
+
+def test_random_init_takes_centers_in_the_order_batches_arrive(tmp_path):
+    # One point per batch, an iteration longer than the call: the centers are the points
+    # as they arrived, not yet moved by any step.
+    kmeans = ke.experimental.KMeans(5, model_dir=str(tmp_path), initial_clusters=ke.KMeans.RANDOM_INIT,
+                                    use_mini_batch=True, mini_batch_steps_per_iteration=100, seed=24)
+    kmeans.train(queued_rows_input(FIVE_POINTS, batch_size=1), steps=1)
+    np.testing.assert_array_equal(kmeans.cluster_centers(), FIVE_POINTS)
+
+
+def test_kmeans_plus_plus_on_a_batch_of_exactly_k_points_takes_them(tmp_path):
+    point = FIVE_POINTS[:1]
+    kmeans = ke.experimental.KMeans(1, model_dir=str(tmp_path), initial_clusters=ke.KMeans.KMEANS_PLUS_PLUS_INIT,
+                                    use_mini_batch=True, mini_batch_steps_per_iteration=100, seed=24)
+    kmeans.train(queued_rows_input(point, batch_size=1), steps=1)
+    np.testing.assert_array_equal(kmeans.cluster_centers(), point)
+
+
+def test_kmeans_plus_plus_on_a_first_batch_smaller_than_k_raises_an_op_error(tmp_path):
+    kmeans = ke.experimental.KMeans(5, model_dir=str(tmp_path), initial_clusters=ke.KMeans.KMEANS_PLUS_PLUS_INIT,
+                                    use_mini_batch=True, mini_batch_steps_per_iteration=100, seed=24)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"num_clusters=5 .*got 4"):
+        kmeans.train(queued_rows_input(FIVE_POINTS, batch_size=4), steps=1)
+    assert tf.train.latest_checkpoint(str(tmp_path)) is None
+
+
+def test_queue_runner_input_of_identical_points_trains_with_the_defaults(tmp_path):
+    kmeans = ke.experimental.KMeans(5, model_dir=str(tmp_path))
+    with pytest.warns(ConvergenceWarning, match=r"num_clusters=5 .*only 1 distinct points"):
+        kmeans.train(queue_runner_input(np.zeros([10, 3], np.float32)), steps=1)
+    assert kmeans.get_variable_value("global_step") == 1
+    np.testing.assert_array_equal(kmeans.cluster_centers(), np.zeros([5, 3], np.float32))
+
+
+def test_one_epoch_input_spends_the_first_call_on_the_centers_then_steps_once_a_call(tmp_path, three_blobs):
+    kmeans = ke.experimental.KMeans(3, model_dir=str(tmp_path), use_mini_batch=False, seed=1)
+    input_fn = limit_epochs_input(three_blobs)
+    scores = []
+    for _ in range(3):
+        kmeans.train(input_fn)
+        scores.append(kmeans.score(input_fn))
+    # The first call's one batch chooses the initial centers; each later call steps once.
+    assert kmeans.get_variable_value("global_step") == 2
+    assert scores[0] >= scores[1] >= scores[2] > 0
+    assert sorted(kmeans.evaluate(input_fn, steps=1)) == ["global_step", "loss", "score"]
+    indices = list(kmeans.predict_cluster_index(input_fn))
+    assert len(indices) == len(three_blobs) and {int(index) for index in indices} <= {0, 1, 2}
+
+
+def test_checkpoint_holds_the_original_variables(tmp_path, three_blobs):
+    kmeans = ke.experimental.KMeans(3, model_dir=str(tmp_path), use_mini_batch=False, seed=1)
+    kmeans.train(limit_epochs_input(three_blobs))
+    assert sorted(kmeans.get_variable_names()) == ["clusters", "global_step", "initialized"]
+    np.testing.assert_array_equal(tf.train.load_variable(str(tmp_path), "clusters"), kmeans.cluster_centers())
+
+
+def test_original_module_feature_parsing_concatenates_dict_features_in_key_order():
+    from kmeans_estimator import kmeans as kmeans_lib
+
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        parsed = kmeans_lib._parse_features_if_necessary(
+            {"y": [[2.0], [4.0]], "x": [[1.0], [3.0]]}, None)
+        np.testing.assert_array_equal(session.run(parsed), [[1.0, 2.0], [3.0, 4.0]])
+
+
+def test_tf1_program_with_v2_behaviour_disabled_runs_as_on_the_original(tmp_path):
+    env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    completed = subprocess.run(
+        [sys.executable, os.path.join(PROGRAMS, "tf1_limit_epochs.py"), str(tmp_path)],
+        capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert report["steps"] == 4
+    assert report["scores"][-1] <= report["scores"][0]
+    assert report["num_indices"] == 120 and report["indices_in_range"]
+    assert os.path.isfile(os.path.join(report["export_dir"], "saved_model.pb"))
+    assert report["same_centers_again"]
