@@ -111,7 +111,7 @@ def test_num_clusters_must_be_a_positive_integer(num_clusters):
 
 @pytest.mark.parametrize("num_clusters", [np.int64(3), tf.constant(3)], ids=["numpy", "eager_tensor"])
 def test_num_clusters_may_be_a_numpy_or_eager_integer(tmp_path, num_clusters):
-    assert ke.KMeans(num_clusters, model_dir=str(tmp_path))._settings.num_clusters == 3
+    assert ke.KMeans(num_clusters, model_dir=str(tmp_path)).settings.num_clusters == 3
 
 
 @pytest.mark.parametrize(

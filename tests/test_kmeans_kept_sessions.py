@@ -7,7 +7,7 @@ import kmeans_estimator as ke
 
 
 class NeverKept(ke.KMeans):
-    def _graphs_reusable(self):
+    def reuses_graphs(self):
         return False
 
 
@@ -43,5 +43,5 @@ def test_a_callable_initialization_is_never_kept(points, tmp_path):
         return inputs[:k]
 
     model = ke.KMeans(num_clusters=3, initial_clusters=first_points, model_dir=str(tmp_path))
-    assert not model._graphs_reusable()
-    assert ke.KMeans(num_clusters=3)._graphs_reusable()
+    assert not model.reuses_graphs()
+    assert ke.KMeans(num_clusters=3).reuses_graphs()

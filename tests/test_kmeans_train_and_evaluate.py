@@ -73,8 +73,8 @@ class _ReadinessRecorder(ke.KMeans):
         self.not_ready = []
         self.said_not_ready = threading.Event()
 
-    def _checkpoint_ready_for_evaluation(self, checkpoint_path):
-        ready = super()._checkpoint_ready_for_evaluation(checkpoint_path)
+    def ready_for_evaluation(self, checkpoint_path):
+        ready = super().ready_for_evaluation(checkpoint_path)
         if not ready:
             self.not_ready.append(os.path.basename(checkpoint_path))
             self.said_not_ready.set()
@@ -112,14 +112,14 @@ def evaluator_run(tmp_path_factory):
 
 def test_checkpoint_saved_before_centers_are_chosen_is_not_ready(tmp_path):
     kmeans = _kmeans(tmp_path)
-    assert not kmeans._checkpoint_ready_for_evaluation(_save_before_centers_are_chosen(kmeans))
+    assert not kmeans.ready_for_evaluation(_save_before_centers_are_chosen(kmeans))
 
 
 @pytest.mark.parametrize("source", ["trained here", "the original's"])
 def test_trained_checkpoints_are_ready(local_run, source):
     kmeans, _ = local_run
     path = kmeans.latest_checkpoint() if source == "trained here" else ORIGINAL_CHECKPOINT
-    assert kmeans._checkpoint_ready_for_evaluation(path)
+    assert kmeans.ready_for_evaluation(path)
 
 
 def test_local_run_evaluates_score_and_loss(local_run):

@@ -1,5 +1,16 @@
-"""Argument checks shared by the Estimator, the receivers, export outputs, SavedModel writer,
-exporters and train_and_evaluate's specs."""
+"""Argument checks of the Estimator machinery, in one place so that every argument is judged
+and reported the same way.
+
+Each `check_*` function takes the argument's `name` (for the message) and the `value` given,
+returns the value it accepted (integers as `int`) and raises ValueError with a message naming
+the argument, what was expected and what was given: ``steps must be a positive integer or
+None, got 0``. The integer checks take `type_error`, the exception for a value that is not an
+integer at all (ValueError unless given); the number checks take `unit`, what the number
+counts ("seconds"), named in the message.
+
+Booleans are neither integers nor numbers here, although Python counts them as both: a
+``True`` given for a count is a mistake, not a 1.
+"""
 import numbers
 
 
@@ -54,11 +65,79 @@ def check_mapping_values(value, argument, types, what, expected=None):
             raise TypeError(f"{argument}[{name!r}] must be {what}, got {type_name(item)}")
 
 
-def check_positive_or_none(value, argument):
-    """Checks `value` is a positive integer or None.
+def is_integer(value):
+    """Whether `value` is an integer (a Python or numpy one), booleans excepted."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
-    Raises:
-      ValueError: naming `argument` and the value given.
-    """
-    if value is not None and (not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0):
-        raise ValueError(f"{argument} must be a positive integer or None, got {value!r}")
+
+def is_number(value):
+    """Whether `value` is a real number (integer or float, Python or numpy), booleans excepted."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _fail(name, value, expected, optional, error=ValueError):
+    suffix = " or None" if optional else ""
+    raise error(f"{name} must be {expected}{suffix}, got {value!r}")
+
+
+def _integer(name, value, minimum, expected, optional, type_error):
+    """`value` as an int, after checking it is an integer of at least `minimum` (or None)."""
+    if value is None and optional:
+        return None
+    if not is_integer(value):
+        _fail(name, value, expected, optional, type_error)
+    if minimum is not None and value < minimum:
+        _fail(name, value, expected, optional)
+    return int(value)
+
+
+def check_int(name, value, *, type_error=ValueError):
+    """Checks `value` is an integer."""
+    return _integer(name, value, None, "an integer", False, type_error)
+
+
+def check_optional_int(name, value, *, type_error=ValueError):
+    """Checks `value` is an integer or None."""
+    return _integer(name, value, None, "an integer", True, type_error)
+
+
+def check_positive_int(name, value, *, type_error=ValueError):
+    """Checks `value` is an integer >= 1."""
+    return _integer(name, value, 1, "a positive integer", False, type_error)
+
+
+def check_optional_positive_int(name, value, *, type_error=ValueError):
+    """Checks `value` is an integer >= 1 or None."""
+    return _integer(name, value, 1, "a positive integer", True, type_error)
+
+
+def check_optional_non_negative_int(name, value, *, type_error=ValueError):
+    """Checks `value` is an integer >= 0 or None."""
+    return _integer(name, value, 0, "a non-negative integer", True, type_error)
+
+
+def _number(name, value, positive, unit, optional):
+    if value is None and optional:
+        return None
+    expected = "a positive number" if positive else "a non-negative number"
+    if unit:
+        expected += f" of {unit}"
+    # Written so that NaN, for which every comparison is false, fails too.
+    if not is_number(value) or not (value > 0 if positive else value >= 0):
+        _fail(name, value, expected, optional)
+    return value
+
+
+def check_positive_number(name, value, unit=None):
+    """Checks `value` is a number > 0 (NaN is not)."""
+    return _number(name, value, True, unit, False)
+
+
+def check_non_negative_number(name, value, unit=None):
+    """Checks `value` is a number >= 0 (NaN is not)."""
+    return _number(name, value, False, unit, False)
+
+
+def check_optional_non_negative_number(name, value, unit=None):
+    """Checks `value` is a number >= 0 or None."""
+    return _number(name, value, False, unit, True)

@@ -7,10 +7,11 @@ included, live on the ps tasks and every worker's steps update them. The chief
 initializes (or restores) the model, and writes checkpoints and summaries; the
 other workers wait for it and then train on their own input.
 
-Under `train_and_evaluate`, two things differ from tf.estimator, whose ps tasks served
-for ever and whose last checkpoint missed the steps workers ran after the chief stopped
-(a script calling `train()` itself may call it again, so there ps tasks serve until
-killed and the chief does not wait, as with tf.estimator):
+Training run by `train_and_evaluate` (through `Estimator.train_and_report_end`) is the
+task's last, and two things differ from tf.estimator, whose ps tasks served for ever and
+whose last checkpoint missed the steps workers ran after the chief stopped (a script calling
+`train()` itself may call it again, so there ps tasks serve until killed and the chief does
+not wait, as with tf.estimator):
 - when a chief or worker finishes training normally, it puts a token naming itself
   in a queue on every ps task (`DoneReportHook`); a ps task returns once every
   training task has reported, or `STRAGGLER_SECS` after the chief has (a worker
@@ -19,18 +20,16 @@ killed and the chief does not wait, as with tf.estimator):
   too (`WorkersDoneHook`), or `STRAGGLER_SECS` have passed, so that the model
   directory holds every worker's steps.
 """
-import contextlib
-import threading
 import time
 
 import tensorflow as tf
 from absl import logging
 
-from kmeans_estimator.estimator import checkpoints
+from kmeans_estimator.estimator import checkpoints, tf_config
 
-# How often a waiting worker checks whether the chief has initialized the model;
-# TensorFlow's own SessionManager waits 30 s between checks.
-WORKER_POLL_SECS = 0.5
+# How often a task waiting for the chief (to initialize the model, or a model's own first
+# step) checks again; TensorFlow's own SessionManager waits 30 s between checks.
+CHIEF_POLL_SECS = 0.5
 
 # How long the chief (for its last checkpoint) and the ps tasks (before they exit)
 # wait for workers that have not finished when the chief has.
@@ -39,37 +38,49 @@ STRAGGLER_SECS = 60
 # tf.estimator staggered worker i's start by min(max delay, 5 * (i + 1)) seconds.
 _DELAY_SECS_PER_WORKER = 5
 
-_TRAINING_JOBS = ("chief", "master", "worker")
-
-# Set while `run_training_task` trains: that training is the task's last, so its end is
-# reported to the ps tasks. A script calling `train()` itself may call it again, and
-# then needs the ps tasks still serving.
-_last_training = threading.local()
-
 # The servers this process started, by (job, task index): a server cannot be
 # stopped, and its port stays taken until the process exits.
 _servers = {}
 
 
-@contextlib.contextmanager
-def last_training():
-    """Marks the training calls within as this task's last (see `reports_end`)."""
-    _last_training.active = True
-    try:
-        yield
-    finally:
-        _last_training.active = False
-
-
-def reports_end():
-    """Whether the training running now reports its end to the ps tasks and the chief:
-    only training run by `train_and_evaluate`, which is the task's last."""
-    return getattr(_last_training, "active", False)
-
-
 def is_distributed(config):
     """Whether `config` is a task of a multi-task training cluster (so it needs a server)."""
     return bool(config.master)
+
+
+def own_task_device(config):
+    """This task's device on a cluster (for state no other task reads), or None locally."""
+    if not is_distributed(config):
+        return None
+    return tf_config.task_device(config.task_type, config.task_id)
+
+
+def wait_for_chief(is_ready, max_wait_secs=None):
+    """Calls `is_ready()` every `CHIEF_POLL_SECS` until it returns a true value; returns it.
+
+    A non-chief task waits this way for what the chief does first: initialize (or restore)
+    the model, or, in a model's first step, anything the other tasks then read.
+
+    Args:
+      is_ready: a callable taking no arguments; a true result ends the wait.
+      max_wait_secs: give up once the next check would come after this many seconds;
+        None waits for ever.
+
+    Returns:
+      The first true result of `is_ready()`.
+
+    Raises:
+      tf.errors.DeadlineExceededError: `is_ready()` was still false after `max_wait_secs`.
+    """
+    started = time.monotonic()
+    while True:
+        result = is_ready()
+        if result:
+            return result
+        if max_wait_secs is not None and time.monotonic() - started + CHIEF_POLL_SECS > max_wait_secs:
+            raise tf.errors.DeadlineExceededError(
+                None, None, f"the chief was not ready after waiting {max_wait_secs} s")
+        time.sleep(CHIEF_POLL_SECS)
 
 
 def start_server(config):
@@ -111,7 +122,7 @@ def replica_device_fn(config):
         return None
     return tf.compat.v1.train.replica_device_setter(
         ps_tasks=config.num_ps_replicas,
-        worker_device=f"/job:{config.task_type}/task:{config.task_id}",
+        worker_device=own_task_device(config),
         merge_devices=True,
         cluster=config.cluster_spec,
     )
@@ -123,15 +134,16 @@ def device_filters(config):
     Without them a session waits for every task of the cluster, so a chief could not
     start while a worker is down, and the reverse.
     """
-    if config.task_type == "ps":
-        return [f"/job:ps/task:{config.task_id}"]
-    return ["/job:ps", f"/job:{config.task_type}/task:{config.task_id}"]
+    own = tf_config.task_device(config.task_type, config.task_id)
+    if config.task_type == tf_config.PS:
+        return [own]
+    return ["/job:" + tf_config.PS, own]
 
 
 def delay_worker_start(config):
     """Sleeps as `RunConfig.experimental_max_worker_delay_secs` asks (non-chief workers only)."""
     max_delay = config.experimental_max_worker_delay_secs
-    if max_delay is None or config.is_chief or config.task_type != "worker":
+    if max_delay is None or config.is_chief or config.task_type != tf_config.WORKER:
         return
     delay = min(max_delay, _DELAY_SECS_PER_WORKER * (config.task_id + 1))
     logging.info("Waiting %d s before starting worker %d", delay, config.task_id)
@@ -142,7 +154,8 @@ class WorkerSessionCreator(tf.compat.v1.train.SessionCreator):
     """Creates a non-chief worker's session once the chief has initialized the model.
 
     TensorFlow's `WorkerSessionCreator` checks every 30 s, so a worker started a moment
-    before the chief lost half a minute; this one checks every `WORKER_POLL_SECS`.
+    before the chief lost half a minute; this one checks every `CHIEF_POLL_SECS`
+    (`wait_for_chief`), each check a new session that is closed unless the model is ready.
 
     Args:
       scaffold: the training `tf.compat.v1.train.Scaffold`.
@@ -164,10 +177,18 @@ class WorkerSessionCreator(tf.compat.v1.train.SessionCreator):
             ready_op=self._scaffold.ready_op,
             ready_for_local_init_op=self._scaffold.ready_for_local_init_op,
             graph=tf.compat.v1.get_default_graph(),
-            recovery_wait_secs=WORKER_POLL_SECS,
+            recovery_wait_secs=CHIEF_POLL_SECS,
             local_init_feed_dict=self._scaffold.local_init_feed_dict,
         )
-        return manager.wait_for_session(self._master, config=self._config, max_wait_secs=self._max_wait_secs)
+
+        def ready_session():
+            # With no time to wait, the manager tries once and raises when not ready.
+            try:
+                return manager.wait_for_session(self._master, config=self._config, max_wait_secs=0)
+            except tf.errors.DeadlineExceededError:
+                return None
+
+        return wait_for_chief(ready_session, self._max_wait_secs)
 
 
 def _task_name(job, index):
@@ -176,7 +197,7 @@ def _task_name(job, index):
 
 def _done_queue(ps_index):
     """The queue on ps task `ps_index` that training tasks report their end into."""
-    with tf.device(f"/job:ps/task:{ps_index}"):
+    with tf.device(tf_config.task_device(tf_config.PS, ps_index)):
         return tf.queue.FIFOQueue(
             capacity=1024, dtypes=[tf.string], shapes=[[]],
             shared_name=f"kmeans_estimator_done_ps{ps_index}", name=f"done_queue_ps{ps_index}")
@@ -184,7 +205,7 @@ def _done_queue(ps_index):
 
 def _workers_done_queue():
     """The queue on ps task 0 that non-chief workers report their end into, for the chief."""
-    with tf.device("/job:ps/task:0"):
+    with tf.device(tf_config.task_device(tf_config.PS, 0)):
         return tf.queue.FIFOQueue(
             capacity=1024, dtypes=[tf.string], shapes=[[]],
             shared_name="kmeans_estimator_workers_done", name="workers_done_queue")
@@ -256,14 +277,13 @@ class WorkersDoneHook(tf.compat.v1.train.SessionRunHook):
 
 def _chief_task(cluster_spec):
     """The chief's name: the chief or master task, or worker 0 of a cluster without either."""
-    job = next((job for job in ("chief", "master") if job in cluster_spec.jobs), "worker")
-    return _task_name(job, 0)
+    return _task_name(tf_config.chief_job(cluster_spec), 0)
 
 
 def _training_tasks(cluster_spec):
     return {
         _task_name(job, index)
-        for job in _TRAINING_JOBS if job in cluster_spec.jobs
+        for job in tf_config.TRAINING_JOBS if job in cluster_spec.jobs
         for index in range(cluster_spec.num_tasks(job))
     }
 
@@ -296,23 +316,13 @@ def run_ps(estimator, train_spec):
 
 
 def run_training_task(estimator, train_spec):
-    """Trains as this chief or worker task of the cluster, until `train_spec.max_steps`."""
+    """Runs this chief, master or worker task of the cluster: trains until
+    `train_spec.max_steps`, as the task's last training, so that its end is reported."""
     start_server(estimator.config)
     delay_worker_start(estimator.config)
-    with last_training():
-        estimator.train(
-            train_spec.input_fn,
-            hooks=train_spec.hooks,
-            max_steps=train_spec.max_steps,
-            saving_listeners=train_spec.saving_listeners,
-        )
-
-
-def run_chief(estimator, train_spec):
-    """Runs the chief (or legacy master) task: see `run_training_task`."""
-    run_training_task(estimator, train_spec)
-
-
-def run_worker(estimator, train_spec):
-    """Runs a non-chief worker task: see `run_training_task`."""
-    run_training_task(estimator, train_spec)
+    estimator.train_and_report_end(
+        train_spec.input_fn,
+        hooks=train_spec.hooks,
+        max_steps=train_spec.max_steps,
+        saving_listeners=train_spec.saving_listeners,
+    )

@@ -2,7 +2,7 @@
 
 The public methods and their arguments are those of `tf.estimator.Estimator`,
 so code written for it ports by changing the import. Each method validates its
-arguments, then hands over to `session` (running a call) or `saved_model`
+arguments, then hands over to `calls` (running a call) or `saved_model`
 (writing an export).
 """
 import contextlib
@@ -15,8 +15,8 @@ import warnings
 import tensorflow as tf
 from absl import logging
 
-from kmeans_estimator.estimator import checkpoints, kept_sessions, saved_model, session, warm_start
-from kmeans_estimator.estimator.checks import check_positive_or_none
+from kmeans_estimator.estimator import calls, checkpoints, kept_sessions, saved_model, warm_start
+from kmeans_estimator.estimator.checks import check_optional_positive_int
 from kmeans_estimator.estimator.run_config import RunConfig
 from kmeans_estimator.estimator.spec import EstimatorSpec, ModeKeys, check_hooks, check_saving_listeners
 
@@ -142,26 +142,39 @@ class Estimator:
     def _build(self, input_fn, mode):
         if not callable(input_fn):
             raise TypeError(f"input_fn must be callable, got {type(input_fn).__name__}")
-        return session.build_model_graph(self._build_spec, input_fn, mode, self._config, self.params)
+        return calls.build_model_graph(self._build_spec, input_fn, mode, self._config, self.params)
 
-    # Graphs kept between calls.
+    # Extension points: what the machinery asks the model, for subclasses to answer.
 
-    def _graphs_reusable(self):
+    def reuses_graphs(self):
         """Whether model_fn builds the same graph whenever its input graph is the same.
 
-        False here: a model_fn may read anything (a global, a file, a counter), and
-        tf.estimator called it on every call. Subclasses whose model_fn depends on
-        nothing but its arguments and the Estimator's fixed settings say True, and their
-        calls then run in graphs and sessions kept from earlier calls (`kept_sessions`).
+        An extension point: the Estimator asks it before every train, evaluate and
+        predict call. False here: a model_fn may read anything (a global, a file, a
+        counter), and tf.estimator called it on every call. A subclass whose model_fn
+        depends on nothing but its arguments and the Estimator's fixed settings returns
+        True, and its calls then run in graphs and sessions kept from earlier calls
+        (`kept_sessions`) when their input graphs are the same.
+
+        Returns:
+          bool.
         """
         return False
 
-    def _checkpoint_ready_for_evaluation(self, checkpoint_path):
+    def ready_for_evaluation(self, checkpoint_path):
         """Whether `train_and_evaluate` should evaluate (and export) `checkpoint_path`.
 
-        True here. A subclass whose checkpoints can be saved before its model means
-        anything says False for those; `train_and_evaluate` then skips the checkpoint with a
-        log line (KMeans: a checkpoint saved before the centers were chosen).
+        An extension point: `train_and_evaluate` asks it about each new checkpoint before
+        evaluating it. True here. A subclass whose checkpoints can be saved before its
+        model means anything returns False for those; the checkpoint is then skipped with
+        a log line, and asked about again when it is still the newest (KMeans: a
+        checkpoint saved before the centers were chosen).
+
+        Args:
+          checkpoint_path: the path of the checkpoint, as `latest_checkpoint` gives it.
+
+        Returns:
+          bool.
         """
         del checkpoint_path
         return True
@@ -177,19 +190,19 @@ class Estimator:
         may be.
         """
         config = self._config
-        input_graph = session.build_input_graph(input_fn, mode, config, self.params)
+        input_graph = calls.build_input_graph(input_fn, mode, config, self.params)
         local = not config.master and config.is_chief and not config.cluster_spec
         # The input's own ops decide first: a graph holding a large data set is never
         # kept, and digesting it would copy the data twice for nothing.
-        if not (self._graphs_reusable() and local and not caller_hooks
+        if not (self.reuses_graphs() and local and not caller_hooks
                 and kept_sessions.reusable(input_graph.graph, config)):
-            return session.add_model(input_graph, self._build_spec, mode, config), None
+            return calls.add_model(input_graph, self._build_spec, mode, config), None
         digest = kept_sessions.input_digest(
             input_graph.graph.as_graph_def(), input_graph.features, input_graph.labels)
         kept = self._keeper.take(mode, digest) if checkpoint_path else None
         if kept is not None:
             return kept.model, kept
-        model = session.add_model(input_graph, self._build_spec, mode, config)
+        model = calls.add_model(input_graph, self._build_spec, mode, config)
         if digest is None or not kept_sessions.reusable(model.graph, config):
             return model, None
         return model, self._keeper.keep(mode, model, digest)
@@ -258,10 +271,30 @@ class Estimator:
         Raises:
           ValueError: both steps and max_steps are set, or either is <= 0.
         """
+        return self._train(input_fn, hooks, steps, max_steps, saving_listeners, report_end=False)
+
+    def train_and_report_end(self, input_fn, hooks=None, steps=None, max_steps=None, saving_listeners=None):
+        """Trains as `train` does, as this task's last training.
+
+        Locally the same as `train`. On a cluster, the task then reports the end of its
+        training to the ps tasks, which exit once every training task has, and the chief
+        waits for the other workers before its last checkpoint (see `distributed`).
+        `train_and_evaluate` trains this way; a script that may train again must call
+        `train`, which leaves the ps tasks serving.
+
+        Returns:
+          self, for chaining.
+
+        Raises:
+          ValueError: as `train`.
+        """
+        return self._train(input_fn, hooks, steps, max_steps, saving_listeners, report_end=True)
+
+    def _train(self, input_fn, hooks, steps, max_steps, saving_listeners, report_end):
         if steps is not None and max_steps is not None:
             raise ValueError(f"give steps or max_steps, not both (got steps={steps}, max_steps={max_steps})")
-        check_positive_or_none(steps, "steps")
-        check_positive_or_none(max_steps, "max_steps")
+        check_optional_positive_int("steps", steps)
+        check_optional_positive_int("max_steps", max_steps)
         hooks = list(check_hooks(hooks, "hooks"))
         listeners = list(check_saving_listeners(saving_listeners, "saving_listeners"))
         if max_steps is not None:
@@ -271,8 +304,9 @@ class Estimator:
                 return self
         model, kept = self._graph_for_call(input_fn, ModeKeys.TRAIN, self.latest_checkpoint(), hooks or listeners)
         with self._running(kept):
-            loss = session.run_training(
-                model, self._config, hooks, steps, max_steps, listeners, self._warm_start_from, kept
+            loss = calls.run_training(
+                model, self._config, hooks, steps, max_steps, listeners, self._warm_start_from, kept,
+                report_end=report_end,
             )
         logging.info("Loss for final step: %s", loss)
         return self
@@ -286,14 +320,14 @@ class Estimator:
         Raises:
           ValueError: steps <= 0, or checkpoint_path does not exist.
         """
-        check_positive_or_none(steps, "steps")
+        check_optional_positive_int("steps", steps)
         hooks = list(check_hooks(hooks, "hooks"))
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a string or None, got {type(name).__name__}")
         checkpoint_path = self._checkpoint_to_use(checkpoint_path)
         model, kept = self._graph_for_call(input_fn, ModeKeys.EVAL, checkpoint_path, hooks)
         with self._running(kept):
-            return session.run_evaluation(
+            return calls.run_evaluation(
                 model, self._config, hooks, steps, checkpoint_path, self.eval_dir(name), kept)
 
     def predict(self, input_fn, predict_keys=None, hooks=None, checkpoint_path=None, yield_single_examples=True):
@@ -314,7 +348,7 @@ class Estimator:
         checkpoint_path = self._checkpoint_to_use(checkpoint_path)
         model, kept = self._graph_for_call(input_fn, ModeKeys.PREDICT, checkpoint_path, hooks)
         with self._running(kept):
-            yield from session.iterate_predictions(
+            yield from calls.iterate_predictions(
                 model, self._config, hooks, checkpoint_path, predict_keys, yield_single_examples, kept
             )
 

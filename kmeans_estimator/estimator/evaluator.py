@@ -15,7 +15,7 @@ class CheckpointEvaluator:
     """Evaluates the newest checkpoint of the Estimator's model directory, then runs the exporters.
 
     A checkpoint is evaluated once. One the Estimator says is not ready
-    (`Estimator._checkpoint_ready_for_evaluation`: a KMeans checkpoint saved before its
+    (`Estimator.ready_for_evaluation`: a KMeans checkpoint saved before its
     centers were chosen) is skipped with a log line, and asked about again on the next call.
 
     Args:
@@ -49,7 +49,7 @@ class CheckpointEvaluator:
         path = estimator.latest_checkpoint()
         if path is None or path == self._evaluated:
             return False
-        if not estimator._checkpoint_ready_for_evaluation(path):
+        if not estimator.ready_for_evaluation(path):
             if path != self._skipped:
                 logging.info("Not evaluating %s: the model says it is not ready for evaluation yet", path)
                 self._skipped = path

@@ -12,7 +12,7 @@ import shutil
 import tensorflow as tf
 from absl import logging
 
-from kmeans_estimator.estimator.checks import check_positive_or_none, type_name
+from kmeans_estimator.estimator.checks import check_optional_positive_int, type_name
 
 _COMPARE_FN_ARGS = ("best_eval_result", "current_eval_result")
 
@@ -73,7 +73,7 @@ class _SavedModelExporter(Exporter):
                 f"assets_extra must be a dict of destination to source file or None, got {type_name(assets_extra)}")
         if not isinstance(as_text, bool):
             raise TypeError(f"as_text must be True or False, got {as_text!r}")
-        check_positive_or_none(exports_to_keep, "exports_to_keep")
+        check_optional_positive_int("exports_to_keep", exports_to_keep)
         self._name = name
         self._serving_input_receiver_fn = serving_input_receiver_fn
         self._assets_extra = assets_extra

@@ -5,11 +5,11 @@ mode); datasets become initializable iterators started by a session hook.
 """
 import functools
 import inspect
-import numbers
 
 import numpy as np
 import tensorflow as tf
 
+from kmeans_estimator.estimator.checks import check_optional_positive_int, check_positive_int
 from kmeans_estimator.estimator.spec import ModeKeys
 
 _INPUT_FN_ARGS = ("mode", "params", "config")
@@ -202,14 +202,6 @@ def _as_columns(value, name):
     return "array", {name: _as_column(value, name)}
 
 
-def _check_positive_int(name, value, allow_none=False):
-    if value is None and allow_none:
-        return
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        suffix = " or None" if allow_none else ""
-        raise ValueError(f"{name} must be a positive integer{suffix}, got {value!r}")
-
-
 # Batches are handed from Python to TensorFlow in groups of about this many bytes: one
 # generator call per group instead of per batch (a call costs about 0.7 ms, as much as a
 # whole mini-batch k-means step on 1024 x 100 points).
@@ -354,10 +346,10 @@ def numpy_input_fn(
       TypeError: if x or y cannot become a numeric, boolean or string array,
         or shuffle is not a bool or None.
     """
-    _check_positive_int("batch_size", batch_size)
-    _check_positive_int("num_epochs", num_epochs, allow_none=True)
-    _check_positive_int("queue_capacity", queue_capacity)
-    _check_positive_int("num_threads", num_threads)
+    check_positive_int("batch_size", batch_size)
+    check_optional_positive_int("num_epochs", num_epochs)
+    check_positive_int("queue_capacity", queue_capacity)
+    check_positive_int("num_threads", num_threads)
     if shuffle is not None and not isinstance(shuffle, bool):
         raise TypeError(f"shuffle must be True, False or None, got {shuffle!r}")
     if x is None:

@@ -4,7 +4,7 @@ tf.estimator built a new graph and a new session for every call: on the 100-poin
 example of the original's docs, building the k-means graph and creating its session
 were ~85% of each 0.3 s `train()` call. When the caller's input_fn builds the same
 input graph again, the model graph built from it would be the same too (for an
-Estimator whose model_fn depends on nothing else, see `Estimator._graphs_reusable`),
+Estimator whose model_fn depends on nothing else, see `Estimator.reuses_graphs`),
 so the call runs in the graph and session kept from the last call of its mode instead.
 
 What a kept session shares with a new one, and what it does not:

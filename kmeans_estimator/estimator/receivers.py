@@ -6,7 +6,9 @@ import collections
 
 import tensorflow as tf
 
-from kmeans_estimator.estimator.checks import as_tensor_dict, check_mapping, check_mapping_values, type_name
+from kmeans_estimator.estimator.checks import (
+    as_tensor_dict, check_mapping, check_mapping_values, check_optional_positive_int, type_name,
+)
 
 SINGLE_FEATURE_KEY = "feature"
 SINGLE_RECEIVER_KEY = "input"
@@ -40,19 +42,6 @@ def as_alternatives(alternatives):
         name: as_receiver_dict(tensors, f"receiver_tensors_alternatives[{name!r}]")
         for name, tensors in alternatives.items()
     }
-
-
-def _check_batch_size(default_batch_size):
-    if default_batch_size is None:
-        return
-    if isinstance(default_batch_size, bool) or not isinstance(default_batch_size, int):
-        raise TypeError(
-            f"default_batch_size must be None or a positive integer, got {default_batch_size!r}"
-        )
-    if default_batch_size < 1:
-        raise ValueError(
-            f"default_batch_size must be None or a positive integer, got {default_batch_size}"
-        )
 
 
 _ReceiverFields = collections.namedtuple(
@@ -157,7 +146,7 @@ def build_raw_serving_input_receiver_fn(features, default_batch_size=None):
     single = isinstance(features, _TEMPLATE_TYPES)
     templates = {SINGLE_RECEIVER_KEY: features} if single else features
     _check_templates(templates, "features")
-    _check_batch_size(default_batch_size)
+    check_optional_positive_int("default_batch_size", default_batch_size, type_error=TypeError)
     templates = dict(templates)
 
     def serving_input_receiver_fn():
@@ -196,7 +185,7 @@ def build_parsing_serving_input_receiver_fn(feature_spec, default_batch_size=Non
         feature_spec, "feature_spec", _FEATURE_CONFIG_TYPES,
         "a tf.io feature config such as tf.io.FixedLenFeature", "a dict of str to tf.io feature configs",
     )
-    _check_batch_size(default_batch_size)
+    check_optional_positive_int("default_batch_size", default_batch_size, type_error=TypeError)
     feature_spec = dict(feature_spec)
 
     def serving_input_receiver_fn():
@@ -258,7 +247,7 @@ def build_raw_supervised_input_receiver_fn(features, labels, default_batch_size=
     shared = sorted(set(feature_templates) & set(label_templates))
     if shared:
         raise ValueError(f"features and labels must have different names, both have {shared}")
-    _check_batch_size(default_batch_size)
+    check_optional_positive_int("default_batch_size", default_batch_size, type_error=TypeError)
 
     def supervised_input_receiver_fn():
         feature_placeholders = {

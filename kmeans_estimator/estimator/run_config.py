@@ -1,24 +1,30 @@
 """RunConfig: where an Estimator writes, how often it checkpoints, and which task it is.
 
-The cluster fields are read once, at construction, from the ``TF_CONFIG``
-environment variable; the Estimator itself only ever runs on one machine.
+The user's settings are checked here, each by its own keyword; the cluster fields come from
+the ``TF_CONFIG`` environment variable, parsed once, at construction, by `tf_config`.
 """
-import json
-import numbers
+import copy
 import os
 
 import tensorflow as tf
 
-_TF_CONFIG_ENV = "TF_CONFIG"
+from kmeans_estimator.estimator import tf_config
+from kmeans_estimator.estimator.checks import (
+    check_optional_int,
+    check_optional_non_negative_int,
+    check_optional_non_negative_number,
+    check_positive_int,
+    check_positive_number,
+    type_name,
+)
+
 _DEFAULT_CHECKPOINT_SECS = 600
-_LOCAL_MASTER = ""
-_CHIEF_TASK_TYPES = ("chief", "master")
-_EVALUATOR = "evaluator"
 
 # Marks "argument not given", so that an explicit None can mean "disabled".
 _NOT_GIVEN = object()
 
-_USER_FIELDS = (
+# The constructor's arguments, in its order: what `replace` accepts and `repr` shows first.
+_SETTINGS = (
     "model_dir",
     "tf_random_seed",
     "save_summary_steps",
@@ -36,7 +42,8 @@ _USER_FIELDS = (
     "session_creation_timeout_secs",
 )
 
-_CLUSTER_FIELDS = (
+# The properties read from TF_CONFIG, which `replace` keeps.
+_CLUSTER_PROPERTIES = (
     "cluster_spec",
     "task_type",
     "task_id",
@@ -50,28 +57,12 @@ _CLUSTER_FIELDS = (
 )
 
 
-def _is_integer(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _check_integer(name, value, minimum, allow_none):
-    """Returns `value` as an int after checking it is an integer >= `minimum`."""
-    if value is None and allow_none:
-        return None
-    if not _is_integer(value) or value < minimum:
-        kind = "a non-negative integer" if minimum == 0 else "a positive integer"
-        suffix = " or None" if allow_none else ""
-        raise ValueError(f"{name} must be {kind}{suffix}, got {value!r}")
-    return int(value)
-
-
 def _check_model_dir(model_dir):
+    """`model_dir` as a str, or None."""
     if model_dir is None:
         return None
     if not isinstance(model_dir, (str, os.PathLike)):
-        raise TypeError(
-            f"model_dir must be a str, an os.PathLike or None, got {type(model_dir).__name__}"
-        )
+        raise TypeError(f"model_dir must be a str, an os.PathLike or None, got {type_name(model_dir)}")
     path = os.fspath(model_dir)
     if isinstance(path, bytes):
         path = os.fsdecode(path)
@@ -80,32 +71,14 @@ def _check_model_dir(model_dir):
     return path
 
 
-def _check_checkpoint_secs(secs):
-    if secs is None:
-        return None
-    if not isinstance(secs, numbers.Real) or isinstance(secs, bool) or not secs >= 0:
-        raise ValueError(
-            f"save_checkpoints_secs must be a non-negative number or None, got {secs!r}"
-        )
-    return secs
-
-
-def _check_every_n_hours(hours):
-    if not isinstance(hours, numbers.Real) or isinstance(hours, bool) or not hours > 0:
-        raise ValueError(
-            f"keep_checkpoint_every_n_hours must be a positive number, got {hours!r}"
-        )
-    return hours
-
-
-def _resolve_checkpoint_schedule(steps, secs):
+def _check_schedule(steps, secs):
     """Applies tf.estimator's rule: 600 s unless steps are given; never both."""
     if steps is _NOT_GIVEN:
         steps = None
     if secs is _NOT_GIVEN:
         secs = None if steps is not None else _DEFAULT_CHECKPOINT_SECS
-    steps = _check_integer("save_checkpoints_steps", steps, 0, allow_none=True)
-    secs = _check_checkpoint_secs(secs)
+    steps = check_optional_non_negative_int("save_checkpoints_steps", steps)
+    secs = check_optional_non_negative_number("save_checkpoints_secs", secs)
     if steps is not None and secs is not None:
         raise ValueError(
             "save_checkpoints_steps and save_checkpoints_secs cannot both be set, got "
@@ -115,172 +88,18 @@ def _resolve_checkpoint_schedule(steps, secs):
     return steps, secs
 
 
-def _read_tf_config():
-    """Returns the parsed TF_CONFIG dict, or {} when the variable is unset or blank."""
-    raw = os.environ.get(_TF_CONFIG_ENV, "")
-    if not raw.strip():
-        return {}
-    try:
-        tf_config = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"TF_CONFIG is not valid JSON ({error}): {raw!r}") from None
-    if not isinstance(tf_config, dict):
+def _check_no_strategy(name, value):
+    if value is not None:
         raise ValueError(
-            f"TF_CONFIG must be a JSON object, got a {type(tf_config).__name__}: {raw!r}"
+            f"{name} must be None, got {type_name(value)}: tf.distribute strategies are not "
+            "supported; TF_CONFIG parameter-server training (see train_and_evaluate) needs no strategy"
         )
-    return tf_config
 
 
-def _parse_cluster(cluster):
-    if cluster is None:
-        cluster = {}
-    if not isinstance(cluster, dict):
-        raise ValueError(
-            f'TF_CONFIG "cluster" must be an object mapping job names to address '
-            f"lists, got {cluster!r}"
-        )
-    for job, addresses in cluster.items():
-        if not isinstance(addresses, list) or not all(
-            isinstance(address, str) for address in addresses
-        ):
-            raise ValueError(
-                f'TF_CONFIG "cluster" job {job!r} must be a list of "host:port" strings, '
-                f"got {addresses!r}"
-            )
-    chief_jobs = [job for job in _CHIEF_TASK_TYPES if job in cluster]
-    if len(chief_jobs) > 1:
-        raise ValueError(
-            f'TF_CONFIG "cluster" may have a "chief" or a "master" job, not both, '
-            f"got {sorted(cluster)}"
-        )
-    for job in chief_jobs:
-        if len(cluster[job]) != 1:
-            raise ValueError(
-                f'TF_CONFIG "cluster" job {job!r} must have exactly one task, '
-                f"got {cluster[job]!r}"
-            )
-    return tf.train.ClusterSpec(cluster)
-
-
-def _parse_task(task, cluster):
-    """Returns (task_type, task_id) after checking they name a task of `cluster`."""
-    if task is None:
-        task = {}
-    if not isinstance(task, dict):
-        raise ValueError(f'TF_CONFIG "task" must be an object, got {task!r}')
-    task_type = task.get("type", "worker")
-    if not isinstance(task_type, str) or not task_type:
-        raise ValueError(
-            f'TF_CONFIG "task" type must be a non-empty string, got {task_type!r}'
-        )
-    task_id = task.get("index", 0)
-    if isinstance(task_id, str) and task_id.isdigit():
-        task_id = int(task_id)
-    if not _is_integer(task_id) or task_id < 0:
-        raise ValueError(
-            f'TF_CONFIG "task" index must be a non-negative integer, got {task_id!r}'
-        )
-    # The evaluator watches the training cluster from outside it.
-    if task_type == _EVALUATOR:
-        if _EVALUATOR in cluster:
-            raise ValueError(
-                'TF_CONFIG "cluster" must not list the "evaluator" task, which runs '
-                "outside the training cluster"
-            )
-        return task_type, task_id
-    if not cluster:
-        if task_type != "worker" or task_id != 0:
-            raise ValueError(
-                f'TF_CONFIG "task" is {task_type!r} index {task_id} but TF_CONFIG has '
-                'no "cluster"; without a cluster the task must be worker 0'
-            )
-        return task_type, task_id
-    if task_type not in cluster:
-        raise ValueError(
-            f'TF_CONFIG "task" type {task_type!r} is not a job of the cluster, '
-            f"whose jobs are {sorted(cluster)}"
-        )
-    if task_id >= len(cluster[task_type]):
-        raise ValueError(
-            f'TF_CONFIG "task" index {task_id} is out of range for job {task_type!r}, '
-            f"which has {len(cluster[task_type])} task(s)"
-        )
-    return task_type, task_id
-
-
-def _settings_without_cluster(task_type, task_id, service):
-    """The cluster fields of a task that talks to no other: worker 0 of a local run, or
-    the evaluator, which is outside the training cluster and only reads checkpoints."""
-    evaluator = task_type == _EVALUATOR
-    return dict(
-        cluster_spec=tf.train.ClusterSpec({}),
-        task_type=task_type,
-        task_id=task_id,
-        is_chief=not evaluator,
-        master=_LOCAL_MASTER,
-        num_ps_replicas=0,
-        num_worker_replicas=0 if evaluator else 1,
-        evaluation_master=_LOCAL_MASTER,
-        service=service,
-        global_id_in_cluster=None if evaluator else 0,
-    )
-
-
-def _cluster_settings(tf_config):
-    """Returns the cluster-field values described by a parsed TF_CONFIG dict."""
-    cluster = tf_config.get("cluster") or {}
-    cluster_spec = _parse_cluster(cluster)
-    task_type, task_id = _parse_task(tf_config.get("task"), cluster)
-    service = tf_config.get("service")
-    if service is not None and not isinstance(service, dict):
-        raise ValueError(f'TF_CONFIG "service" must be an object, got {service!r}')
-
-    if task_type == _EVALUATOR or not cluster:
-        return _settings_without_cluster(task_type, task_id, service)
-
-    has_chief = any(job in cluster for job in _CHIEF_TASK_TYPES)
-    if task_type in _CHIEF_TASK_TYPES:
-        is_chief = True
-    else:
-        is_chief = task_type == "worker" and task_id == 0 and not has_chief
-    num_tasks = sum(len(addresses) for addresses in cluster.values())
-    # A one-task cluster is a local run: talking to oneself over gRPC only costs time.
-    if num_tasks == 1:
-        master = _LOCAL_MASTER
-    else:
-        master = "grpc://" + cluster_spec.task_address(task_type, task_id)
-    return dict(
-        cluster_spec=cluster_spec,
-        task_type=task_type,
-        task_id=task_id,
-        is_chief=is_chief,
-        master=master,
-        num_ps_replicas=len(cluster.get("ps", [])),
-        num_worker_replicas=sum(
-            len(cluster.get(job, [])) for job in ("chief", "master", "worker")
-        ),
-        evaluation_master=_LOCAL_MASTER,
-        service=service,
-        global_id_in_cluster=_global_id(cluster, task_type, task_id),
-    )
-
-
-def _global_id(cluster, task_type, task_id):
-    """This task's rank among all tasks of the training cluster, as tf.estimator numbered them.
-
-    The chief (or master, or worker 0 of a cluster without either) is 0; the other
-    tasks follow job by job in alphabetical order, ps tasks last.
-    """
-    first = next((job for job in _CHIEF_TASK_TYPES if job in cluster), "worker")
-    order = [first] + sorted(job for job in cluster if job not in (first, "ps"))
-    if "ps" in cluster:
-        order.append("ps")
-    offset = 0
-    for job in order:
-        if job == task_type:
-            return offset + task_id
-        offset += len(cluster[job])
-    raise AssertionError(f"task {task_type!r} is not in the cluster {sorted(cluster)}")
+def _check_protocol(protocol):
+    if protocol is not None and (not isinstance(protocol, str) or not protocol.startswith("grpc")):
+        raise ValueError(f"protocol must be None or a gRPC protocol name such as 'grpc', got {protocol!r}")
+    return protocol
 
 
 class RunConfig:
@@ -349,7 +168,7 @@ class RunConfig:
         experimental_max_worker_delay_secs=None,
         session_creation_timeout_secs=7200,
     ):
-        self._set_user_fields(
+        self._configure(
             model_dir=model_dir,
             tf_random_seed=tf_random_seed,
             save_summary_steps=save_summary_steps,
@@ -366,72 +185,48 @@ class RunConfig:
             experimental_max_worker_delay_secs=experimental_max_worker_delay_secs,
             session_creation_timeout_secs=session_creation_timeout_secs,
         )
-        for name, value in _cluster_settings(_read_tf_config()).items():
-            setattr(self, "_" + name, value)
+        self._task = tf_config.from_environment()
+        self._cluster_spec = self._task.cluster_spec()
 
-    def _set_user_fields(self, **fields):
-        if fields["tf_random_seed"] is not None and not _is_integer(fields["tf_random_seed"]):
-            raise ValueError(
-                f"tf_random_seed must be an integer or None, got {fields['tf_random_seed']!r}"
-            )
-        session_config = fields["session_config"]
-        if session_config is not None and not isinstance(
-            session_config, tf.compat.v1.ConfigProto
-        ):
+    def _configure(
+        self, *, model_dir, tf_random_seed, save_summary_steps, save_checkpoints_steps,
+        save_checkpoints_secs, session_config, keep_checkpoint_max, keep_checkpoint_every_n_hours,
+        log_step_count_steps, train_distribute, device_fn, protocol, eval_distribute,
+        experimental_max_worker_delay_secs, session_creation_timeout_secs,
+    ):
+        """Checks every setting, then stores them all (nothing is stored when one is bad)."""
+        seed = check_optional_int("tf_random_seed", tf_random_seed)
+        if session_config is not None and not isinstance(session_config, tf.compat.v1.ConfigProto):
             raise TypeError(
-                "session_config must be a tf.compat.v1.ConfigProto or None, "
-                f"got {type(session_config).__name__}"
-            )
-        device_fn = fields["device_fn"]
+                f"session_config must be a tf.compat.v1.ConfigProto or None, got {type_name(session_config)}")
         if device_fn is not None and not callable(device_fn):
-            raise TypeError(
-                f"device_fn must be a callable or None, got {type(device_fn).__name__}"
-            )
-        steps, secs = _resolve_checkpoint_schedule(
-            fields["save_checkpoints_steps"], fields["save_checkpoints_secs"]
-        )
-        seed = fields["tf_random_seed"]
-        self._model_dir = _check_model_dir(fields["model_dir"])
-        self._tf_random_seed = None if seed is None else int(seed)
-        self._save_summary_steps = _check_integer(
-            "save_summary_steps", fields["save_summary_steps"], 0, allow_none=True
-        )
+            raise TypeError(f"device_fn must be a callable or None, got {type_name(device_fn)}")
+        steps, secs = _check_schedule(save_checkpoints_steps, save_checkpoints_secs)
+        model_dir = _check_model_dir(model_dir)
+        summary_steps = check_optional_non_negative_int("save_summary_steps", save_summary_steps)
+        keep_max = check_optional_non_negative_int("keep_checkpoint_max", keep_checkpoint_max)
+        every_n_hours = check_positive_number("keep_checkpoint_every_n_hours", keep_checkpoint_every_n_hours)
+        log_steps = check_optional_non_negative_int("log_step_count_steps", log_step_count_steps)
+        _check_no_strategy("train_distribute", train_distribute)
+        _check_no_strategy("eval_distribute", eval_distribute)
+        protocol = _check_protocol(protocol)
+        max_delay = check_optional_non_negative_int(
+            "experimental_max_worker_delay_secs", experimental_max_worker_delay_secs)
+        timeout = check_positive_int("session_creation_timeout_secs", session_creation_timeout_secs)
+
+        self._model_dir = model_dir
+        self._tf_random_seed = seed
+        self._save_summary_steps = summary_steps
         self._save_checkpoints_steps = steps
         self._save_checkpoints_secs = secs
         self._session_config = session_config
-        self._keep_checkpoint_max = _check_integer(
-            "keep_checkpoint_max", fields["keep_checkpoint_max"], 0, allow_none=True
-        )
-        self._keep_checkpoint_every_n_hours = _check_every_n_hours(
-            fields["keep_checkpoint_every_n_hours"]
-        )
-        self._log_step_count_steps = _check_integer(
-            "log_step_count_steps", fields["log_step_count_steps"], 0, allow_none=True
-        )
+        self._keep_checkpoint_max = keep_max
+        self._keep_checkpoint_every_n_hours = every_n_hours
+        self._log_step_count_steps = log_steps
         self._device_fn = device_fn
-        for name in ("train_distribute", "eval_distribute"):
-            if fields[name] is not None:
-                raise ValueError(
-                    f"{name} must be None, got {type(fields[name]).__name__}: tf.distribute "
-                    "strategies are not supported; TF_CONFIG parameter-server training "
-                    "(see train_and_evaluate) needs no strategy"
-                )
-        self._train_distribute = None
-        self._eval_distribute = None
-        protocol = fields["protocol"]
-        if protocol is not None and (not isinstance(protocol, str) or not protocol.startswith("grpc")):
-            raise ValueError(
-                f"protocol must be None or a gRPC protocol name such as 'grpc', got {protocol!r}"
-            )
         self._protocol = protocol
-        self._experimental_max_worker_delay_secs = _check_integer(
-            "experimental_max_worker_delay_secs", fields["experimental_max_worker_delay_secs"],
-            0, allow_none=True,
-        )
-        self._session_creation_timeout_secs = _check_integer(
-            "session_creation_timeout_secs", fields["session_creation_timeout_secs"], 1,
-            allow_none=False,
-        )
+        self._experimental_max_worker_delay_secs = max_delay
+        self._session_creation_timeout_secs = timeout
 
     def replace(self, **kwargs):
         """Returns a copy with some settings changed; the cluster fields are kept.
@@ -449,26 +244,19 @@ class RunConfig:
           ValueError: if a key is not a constructor argument or a value is
             invalid (same checks as the constructor).
         """
-        unknown = sorted(set(kwargs) - set(_USER_FIELDS))
+        unknown = sorted(set(kwargs) - set(_SETTINGS))
         if unknown:
             raise ValueError(
-                f"replace() got unknown RunConfig argument(s) {unknown}; "
-                f"allowed are {list(_USER_FIELDS)}"
+                f"replace() got unknown RunConfig argument(s) {unknown}; allowed are {list(_SETTINGS)}"
             )
-        fields = {name: getattr(self, name) for name in _USER_FIELDS}
-        fields.update(kwargs)
-        if kwargs.get("save_checkpoints_steps") is not None and (
-            "save_checkpoints_secs" not in kwargs
-        ):
-            fields["save_checkpoints_secs"] = None
-        if kwargs.get("save_checkpoints_secs") is not None and (
-            "save_checkpoints_steps" not in kwargs
-        ):
-            fields["save_checkpoints_steps"] = None
-        new = object.__new__(type(self))
-        new._set_user_fields(**fields)
-        for name in _CLUSTER_FIELDS:
-            setattr(new, "_" + name, getattr(self, name))
+        settings = {name: getattr(self, name) for name in _SETTINGS}
+        settings.update(kwargs)
+        if kwargs.get("save_checkpoints_steps") is not None and "save_checkpoints_secs" not in kwargs:
+            settings["save_checkpoints_secs"] = None
+        if kwargs.get("save_checkpoints_secs") is not None and "save_checkpoints_steps" not in kwargs:
+            settings["save_checkpoints_steps"] = None
+        new = copy.copy(self)
+        new._configure(**settings)
         return new
 
     def __repr__(self):
@@ -480,9 +268,7 @@ class RunConfig:
                 return repr(value.as_dict())
             return repr(value)
 
-        settings = ", ".join(
-            f"{name}={shown(name)}" for name in _USER_FIELDS + _CLUSTER_FIELDS
-        )
+        settings = ", ".join(f"{name}={shown(name)}" for name in _SETTINGS + _CLUSTER_PROPERTIES)
         return f"{type(self).__name__}({settings})"
 
     @property
@@ -543,59 +329,59 @@ class RunConfig:
     @property
     def task_type(self):
         """This task's job name ('worker' without TF_CONFIG)."""
-        return self._task_type
+        return self._task.task_type
 
     @property
     def task_id(self):
         """This task's index within its job (0 without TF_CONFIG)."""
-        return self._task_id
+        return self._task.task_id
 
     @property
     def is_chief(self):
         """Whether this task writes checkpoints and summaries."""
-        return self._is_chief
+        return self._task.is_chief
 
     @property
     def master(self):
         """Session target: '' for a local run, else 'grpc://host:port' of this task."""
-        return self._master
+        return self._task.master
 
     @property
     def num_ps_replicas(self):
         """Number of parameter-server tasks in the cluster."""
-        return self._num_ps_replicas
+        return self._task.num_ps_replicas
 
     @property
     def num_worker_replicas(self):
         """Number of chief, master and worker tasks (1 for a local run)."""
-        return self._num_worker_replicas
+        return self._task.num_worker_replicas
 
     @property
     def evaluation_master(self):
         """Session target for evaluation; always '' (local)."""
-        return self._evaluation_master
+        return self._task.evaluation_master
 
     @property
     def service(self):
         """TF_CONFIG's "service" object, or None."""
-        return self._service
+        return self._task.service
 
     @property
     def global_id_in_cluster(self):
         """This task's unique rank in the training cluster: 0 for the chief (and for a
         local run), then the other jobs' tasks in alphabetical job order, ps tasks last;
         None for the evaluator, which is outside the cluster."""
-        return self._global_id_in_cluster
+        return self._task.global_id_in_cluster
 
     @property
     def train_distribute(self):
         """Always None: no tf.distribute strategy is used."""
-        return self._train_distribute
+        return None
 
     @property
     def eval_distribute(self):
         """Always None: no tf.distribute strategy is used."""
-        return self._eval_distribute
+        return None
 
     @property
     def protocol(self):

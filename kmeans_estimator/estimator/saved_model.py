@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from kmeans_estimator.estimator import checkpoints, receivers, temp_files
 from kmeans_estimator.estimator import export_outputs as export_outputs_module
-from kmeans_estimator.estimator.session import session_config
+from kmeans_estimator.estimator.calls import session_config
 from kmeans_estimator.estimator.spec import ModeKeys
 from kmeans_estimator.estimator.checks import check_mapping_values, check_name, type_name
 

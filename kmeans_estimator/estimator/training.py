@@ -6,12 +6,13 @@ The names, arguments and checks are those of tf.estimator's `TrainSpec`, `EvalSp
 and the evaluations of local training by `evaluator`.
 """
 import collections
-import numbers
 
 from absl import logging
 
 from kmeans_estimator.estimator import distributed, evaluator
-from kmeans_estimator.estimator.checks import check_positive_or_none, type_name
+from kmeans_estimator.estimator.checks import (
+    check_non_negative_number, check_optional_positive_int, type_name,
+)
 from kmeans_estimator.estimator.estimator import Estimator
 from kmeans_estimator.estimator.exporters import Exporter
 from kmeans_estimator.estimator.spec import check_hooks, check_saving_listeners
@@ -22,11 +23,6 @@ _EVALUATOR = "evaluator"
 def _check_input_fn(input_fn):
     if not callable(input_fn):
         raise TypeError(f"input_fn must be callable, got {type_name(input_fn)}")
-
-
-def _check_seconds(value, argument):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
-        raise ValueError(f"{argument} must be a non-negative number of seconds, got {value!r}")
 
 
 def _check_exporters(exporters):
@@ -68,7 +64,7 @@ class TrainSpec(collections.namedtuple("TrainSpec", ["input_fn", "max_steps", "h
 
     def __new__(cls, input_fn, max_steps=None, hooks=None, saving_listeners=None):
         _check_input_fn(input_fn)
-        check_positive_or_none(max_steps, "max_steps")
+        check_optional_positive_int("max_steps", max_steps)
         return super().__new__(
             cls, input_fn, max_steps, check_hooks(hooks, "hooks"),
             check_saving_listeners(saving_listeners, "saving_listeners"))
@@ -96,11 +92,11 @@ class EvalSpec(collections.namedtuple(
     def __new__(cls, input_fn, steps=100, name=None, hooks=None, exporters=None, start_delay_secs=120,
                 throttle_secs=600):
         _check_input_fn(input_fn)
-        check_positive_or_none(steps, "steps")
+        check_optional_positive_int("steps", steps)
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str or None, got {type_name(name)}")
-        _check_seconds(start_delay_secs, "start_delay_secs")
-        _check_seconds(throttle_secs, "throttle_secs")
+        check_non_negative_number("start_delay_secs", start_delay_secs, unit="seconds")
+        check_non_negative_number("throttle_secs", throttle_secs, unit="seconds")
         return super().__new__(
             cls, input_fn, steps, name, check_hooks(hooks, "hooks"), _check_exporters(exporters),
             start_delay_secs, throttle_secs)
@@ -127,7 +123,7 @@ def _run_local(estimator, train_spec, eval_spec):
 def _run_master(estimator, train_spec, eval_spec):
     """The legacy `master` task: the chief, evaluating after its checkpoint saves as locally."""
     listener = _evaluating_listener(estimator, train_spec, eval_spec)
-    distributed.run_chief(
+    distributed.run_training_task(
         estimator, train_spec._replace(saving_listeners=train_spec.saving_listeners + (listener,)))
     return listener.evaluator.eval_result, listener.evaluator.export_results
 
@@ -135,8 +131,8 @@ def _run_master(estimator, train_spec, eval_spec):
 def _run_training_task(estimator, train_spec, eval_spec):
     """The `chief`, `worker` and `ps` tasks, which `distributed` runs; they evaluate nothing."""
     run = {
-        "chief": distributed.run_chief,
-        "worker": distributed.run_worker,
+        "chief": distributed.run_training_task,
+        "worker": distributed.run_training_task,
         "ps": distributed.run_ps,
     }[estimator.config.task_type]
     run(estimator, train_spec)

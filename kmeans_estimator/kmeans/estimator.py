@@ -92,12 +92,12 @@ class KMeans(Estimator):
         """The validated constructor arguments, a frozen `kmeans.settings.Settings`."""
         return self._settings
 
-    def _graphs_reusable(self):
+    def reuses_graphs(self):
         """The k-means graph depends only on its input and the settings, unless initial
         centers come from the caller's callable."""
         return not callable(self._settings.initial_clusters)
 
-    def _checkpoint_ready_for_evaluation(self, checkpoint_path):
+    def ready_for_evaluation(self, checkpoint_path):
         """False for a checkpoint saved before the centers were chosen (`initialized` False).
 
         Its centers are the zeros they start as: evaluating it would give a meaningless

@@ -1,16 +1,12 @@
 """The hooks of k-means training: the report of the initial centers, and the early stop."""
-import time
 import warnings
 
 import tensorflow as tf
 from absl import logging
 
+from kmeans_estimator.estimator import distributed
 from kmeans_estimator.estimator.hooks import ScheduledHook
 from kmeans_estimator.kmeans.settings import ConvergenceWarning
-
-# How often a non-chief worker checks whether the chief has chosen the initial centers.
-WAIT_FOR_CHIEF_SECS = 0.5
-
 
 class LossRelativeChangeHook(ScheduledHook):
     """Stops training once the loss changes by less than `tolerance`, relatively.
@@ -73,8 +69,7 @@ class InitializeClustersHook(tf.compat.v1.train.SessionRunHook):
 
     def after_create_session(self, session, coord):
         if self._init is None:
-            while not session.run(self._initialized):
-                time.sleep(WAIT_FOR_CHIEF_SECS)
+            distributed.wait_for_chief(lambda: session.run(self._initialized))
             return
         if session.run(self._initialized):
             return

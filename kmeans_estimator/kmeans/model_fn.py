@@ -55,18 +55,11 @@ def _predict_spec(settings, points, centers, nearest):
         ModeKeys.PREDICT, predictions=predictions, export_outputs=serving_outputs(settings, all_distances))
 
 
-def _own_task_device(config):
-    """This task's device on a cluster (for state no other task reads), else None."""
-    if not distributed.is_distributed(config):
-        return None
-    return f"/job:{config.task_type}/task:{config.task_id}"
-
-
 def _train_spec(settings, points, centers, initialized, config):
     """The TRAIN spec: the init hook has the chief choose the centers, then every run steps."""
     init = None
     if config.is_chief:
-        init = initialization.build_init(settings, points, centers, initialized, _own_task_device(config))
+        init = initialization.build_init(settings, points, centers, initialized, distributed.own_task_device(config))
     # Read once: on a cluster each read of a variable is a transfer from its ps task.
     centers_now = centers.read_value()
     nearest, loss = _assign(settings, points, centers_now)

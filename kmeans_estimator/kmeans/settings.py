@@ -1,6 +1,5 @@
 """The KMeans constructor's arguments, checked once and frozen into `Settings`."""
 import dataclasses
-import numbers
 import warnings
 from typing import Callable, Optional, Sequence, Union
 
@@ -8,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from kmeans_estimator.clustering import distances
+from kmeans_estimator.estimator.checks import is_integer, is_number
 
 RANDOM_INIT = "random"
 KMEANS_PLUS_PLUS_INIT = "kmeans_plus_plus"
@@ -86,14 +86,6 @@ class Settings:
         return self.named_init == RANDOM_INIT or callable(self.initial_clusters)
 
 
-def _is_integer(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 def _init_error(initial_clusters):
     return ValueError(
         f"initial_clusters must be one of {INIT_NAMES}, an array of centers or a callable, "
@@ -163,34 +155,34 @@ def build_settings(
     elif not callable(initial_clusters):
         raise _init_error(initial_clusters)
     num_clusters = _scalar_value(num_clusters)
-    if not _is_integer(num_clusters) or num_clusters < 1:
+    if not is_integer(num_clusters) or num_clusters < 1:
         raise ValueError(f"num_clusters must be a positive integer, got {num_clusters!r}")
     if distance_metric not in distances.METRICS:
         raise ValueError(f"distance_metric must be one of {distances.METRICS}, got {distance_metric!r}")
-    if seed is not None and not _is_integer(seed):
+    if seed is not None and not is_integer(seed):
         raise ValueError(f"seed must be an integer or None, got {seed!r}")
     if not isinstance(use_mini_batch, (bool, np.bool_)):
         raise ValueError(f"use_mini_batch must be True or False, got {use_mini_batch!r}")
-    if not _is_integer(mini_batch_steps_per_iteration) or mini_batch_steps_per_iteration < 1:
+    if not is_integer(mini_batch_steps_per_iteration) or mini_batch_steps_per_iteration < 1:
         raise ValueError(
             f"mini_batch_steps_per_iteration must be a positive integer, got {mini_batch_steps_per_iteration!r}"
         )
-    if not _is_integer(kmeans_plus_plus_num_retries):
+    if not is_integer(kmeans_plus_plus_num_retries):
         raise ValueError(
             f"kmeans_plus_plus_num_retries must be an integer, got {kmeans_plus_plus_num_retries!r}"
         )
-    if relative_tolerance is not None and not (_is_real(relative_tolerance) and relative_tolerance >= 0):
+    if relative_tolerance is not None and not (is_number(relative_tolerance) and relative_tolerance >= 0):
         raise ValueError(f"relative_tolerance must be a non-negative number or None, got {relative_tolerance!r}")
     if feature_columns is not None:
         if isinstance(feature_columns, (str, bytes)) or not hasattr(feature_columns, "__iter__"):
             raise ValueError(f"feature_columns must be an iterable of feature columns, got {feature_columns!r}")
         feature_columns = tuple(feature_columns)
-    if mini_batch_init_size is not None and not (_is_integer(mini_batch_init_size) and mini_batch_init_size >= 1):
+    if mini_batch_init_size is not None and not (is_integer(mini_batch_init_size) and mini_batch_init_size >= 1):
         raise ValueError(
             f"mini_batch_init_size must be a positive integer (points) or None (three batches), "
             f"got {mini_batch_init_size!r}"
         )
-    if not (_is_real(reassignment_ratio) and 0 <= reassignment_ratio <= 1):
+    if not (is_number(reassignment_ratio) and 0 <= reassignment_ratio <= 1):
         raise ValueError(f"reassignment_ratio must be a number in [0, 1], got {reassignment_ratio!r}")
     return Settings(
         num_clusters=int(num_clusters),

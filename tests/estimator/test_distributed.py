@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import kmeans_estimator as ke
-from kmeans_estimator.estimator import distributed, session
+from kmeans_estimator.estimator import calls, distributed
 from tests.estimator.linear_model import linear_model_fn
 
 CLUSTER = {"chief": ["127.0.0.1:1"], "ps": ["127.0.0.1:2", "127.0.0.1:3"], "worker": ["127.0.0.1:4"]}
@@ -25,7 +25,7 @@ def _input_fn():
 
 def _model_graph(config, mode):
     estimator = ke.Estimator(linear_model_fn, config=config, params={"learning_rate": 0.1})
-    return session.build_model_graph(estimator._build_spec, _input_fn, mode, estimator.config, estimator.params)
+    return calls.build_model_graph(estimator._build_spec, _input_fn, mode, estimator.config, estimator.params)
 
 
 def _devices_by_type(graph, op_type):
@@ -66,20 +66,20 @@ def test_given_device_fn_replaces_the_replica_device_setter(monkeypatch, tmp_pat
      ("ps", 1, ["/job:ps/task:1"])],
 )
 def test_training_session_sees_only_the_ps_tasks_and_itself(monkeypatch, task_type, index, filters):
-    options = session.session_config(_config(monkeypatch, task_type, index), training=True)
+    options = calls.session_config(_config(monkeypatch, task_type, index), training=True)
     assert list(options.device_filters) == filters
 
 
 def test_given_device_filters_are_kept(monkeypatch):
     given = tf.compat.v1.ConfigProto(device_filters=["/job:ps/task:0", "/job:chief"])
-    options = session.session_config(_config(monkeypatch, "chief", session_config=given), training=True)
+    options = calls.session_config(_config(monkeypatch, "chief", session_config=given), training=True)
     assert list(options.device_filters) == ["/job:ps/task:0", "/job:chief"]
 
 
 def test_local_sessions_get_no_device_filters(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    assert not session.session_config(ke.RunConfig(), training=True).device_filters
-    assert not session.session_config(_config(monkeypatch, "chief")).device_filters
+    assert not calls.session_config(ke.RunConfig(), training=True).device_filters
+    assert not calls.session_config(_config(monkeypatch, "chief")).device_filters
 
 
 def test_local_config_needs_no_server(monkeypatch):
@@ -99,8 +99,33 @@ def test_ps_started_after_training_ended_returns_at_once(monkeypatch, tmp_path):
     assert not distributed._servers, "a ps task with nothing to serve started a server"
 
 
-def test_only_train_and_evaluate_training_reports_its_end():
-    assert not distributed.reports_end()
-    with distributed.last_training():
-        assert distributed.reports_end()
-    assert not distributed.reports_end()
+@pytest.mark.parametrize("task_type", ["chief", "worker"])
+def test_only_train_and_evaluate_training_reports_its_end(monkeypatch, tmp_path, task_type):
+    estimator = ke.Estimator(linear_model_fn, config=_config(monkeypatch, task_type, model_dir=str(tmp_path)),
+                             params={"learning_rate": 0.1})
+    calls = []
+    monkeypatch.setattr(distributed, "start_server", lambda config: None)
+    monkeypatch.setattr(estimator, "train", lambda *arguments, **keywords: calls.append("train"))
+    monkeypatch.setattr(estimator, "train_and_report_end",
+                        lambda *arguments, **keywords: calls.append("train_and_report_end"))
+    ke.train_and_evaluate(estimator, ke.TrainSpec(_input_fn, max_steps=2), ke.EvalSpec(_input_fn))
+    assert calls == ["train_and_report_end"]
+
+
+def test_wait_for_chief_returns_the_first_true_answer():
+    answers = iter([None, 0, "ready"])
+    assert distributed.wait_for_chief(lambda: next(answers)) == "ready"
+
+
+def test_wait_for_chief_gives_up_after_max_wait_secs():
+    asked = []
+    with pytest.raises(tf.errors.DeadlineExceededError, match="not ready after waiting 0 s"):
+        distributed.wait_for_chief(lambda: asked.append(1), max_wait_secs=0)
+    assert asked == [1]
+
+
+def test_own_task_device_names_the_task_on_a_cluster_only(monkeypatch):
+    assert distributed.own_task_device(_config(monkeypatch, "worker")) == "/job:worker/task:0"
+    assert distributed.own_task_device(_config(monkeypatch, "ps", 1)) == "/job:ps/task:1"
+    monkeypatch.delenv("TF_CONFIG")
+    assert distributed.own_task_device(ke.RunConfig()) is None

@@ -28,7 +28,7 @@ class RecordingExporter(ke.Exporter):
 
 
 class NeverReady(ke.Estimator):
-    def _checkpoint_ready_for_evaluation(self, checkpoint_path):
+    def ready_for_evaluation(self, checkpoint_path):
         return False
 
 

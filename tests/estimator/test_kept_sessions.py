@@ -23,7 +23,7 @@ class CountingEstimator(ke.Estimator):
 
         super().__init__(model_fn, model_dir=model_dir, params={"learning_rate": 0.1}, **kwargs)
 
-    def _graphs_reusable(self):
+    def reuses_graphs(self):
         return self._reusable
 
 

@@ -151,7 +151,7 @@ def test_raw_receiver_fn_wraps_single_template_like_a_tensor(graph):
     "default_batch_size, error", [(0, ValueError), (2.0, TypeError), (True, TypeError)]
 )
 def test_raw_receiver_fn_rejects_bad_batch_size(default_batch_size, error):
-    with pytest.raises(error, match="default_batch_size must be None or a positive integer"):
+    with pytest.raises(error, match="default_batch_size must be a positive integer or None"):
         receivers.build_raw_serving_input_receiver_fn(
             tf.TensorSpec([None], tf.float32), default_batch_size
         )

@@ -168,7 +168,8 @@ def _cluster_estimator(monkeypatch, tmp_path, task_type, cluster=CLUSTER):
 
 
 @pytest.mark.parametrize("task_type, function", [
-    ("chief", "run_chief"), ("master", "run_chief"), ("worker", "run_worker"), ("ps", "run_ps"),
+    ("chief", "run_training_task"), ("master", "run_training_task"), ("worker", "run_training_task"),
+    ("ps", "run_ps"),
 ])
 def test_cluster_training_tasks_run_the_distributed_function(monkeypatch, tmp_path, task_type, function):
     cluster = dict(CLUSTER)
@@ -187,7 +188,7 @@ def test_cluster_training_tasks_run_the_distributed_function(monkeypatch, tmp_pa
 def test_master_task_evaluates_after_its_checkpoint_saves(monkeypatch, tmp_path):
     estimator = _cluster_estimator(monkeypatch, tmp_path, "master", {"master": ["127.0.0.1:1"], "ps": ["127.0.0.1:3"]})
     calls = []
-    monkeypatch.setattr(distributed, "run_chief", lambda *arguments: calls.append(arguments))
+    monkeypatch.setattr(distributed, "run_training_task", lambda *arguments: calls.append(arguments))
     ke.train_and_evaluate(estimator, ke.TrainSpec(_noop_input_fn), ke.EvalSpec(_noop_input_fn))
     ((_, train_spec),) = calls
     (listener,) = train_spec.saving_listeners

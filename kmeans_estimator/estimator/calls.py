@@ -223,11 +223,15 @@ def _session_creator(model, config, scaffold, checkpoint_path, kept):
     return creator if kept is None else kept_sessions.KeepingSessionCreator(creator, kept)
 
 
-def run_training(model, config, hooks, steps, max_steps, saving_listeners, warm_start_from, kept=None):
+def run_training(model, config, hooks, steps, max_steps, saving_listeners, warm_start_from, kept=None,
+                 report_end=False):
     """Runs training steps until a stop condition; returns the last loss or None.
 
     `kept` is the `kept_sessions.KeptGraph` holding `model` when the call may run in a
     kept session (local, chief, no caller hooks): see `Estimator._graph_for_call`.
+    With `report_end`, this training is the task's last: on a cluster, the task reports
+    its end to the ps tasks, and the chief waits for the other workers before its last
+    checkpoint (see `distributed`).
     """
     spec = model.spec
     prepared = _prepared_training(model, config, kept)
@@ -245,7 +249,7 @@ def run_training(model, config, hooks, steps, max_steps, saving_listeners, warm_
         if config.save_summary_steps:
             chief_hooks.append(estimator_hooks.SummaryHook(
                 config.save_summary_steps, config.model_dir, scaffold, summary_op=prepared.summary_op))
-        if distributed.is_distributed(config) and distributed.reports_end():
+        if distributed.is_distributed(config) and report_end:
             # Before the checkpoint hook: the last checkpoint then holds every worker's steps.
             chief_hooks.append(distributed.WorkersDoneHook(config))
         chief_hooks.append(
@@ -265,7 +269,7 @@ def run_training(model, config, hooks, steps, max_steps, saving_listeners, warm_
         with checkpoints.reading_checkpoint(restore_from):
             if distributed.is_distributed(config):
                 session = _cluster_training_session(
-                    config, scaffold, all_hooks, chief_hooks, restore_from, model.graph)
+                    config, scaffold, all_hooks, chief_hooks, restore_from, model.graph, report_end)
             elif kept is None:
                 if restore_from:
                     checkpoints.check_restorable(restore_from, model.graph)
@@ -295,17 +299,17 @@ def run_training(model, config, hooks, steps, max_steps, saving_listeners, warm_
     return loop.last_loss
 
 
-def _cluster_training_session(config, scaffold, hooks, chief_hooks, restore_from, graph):
+def _cluster_training_session(config, scaffold, hooks, chief_hooks, restore_from, graph, report_end):
     """The MonitoredSession of a chief or worker task, on this task's server.
 
     The chief initializes the variables on the ps tasks, or restores them from the
     latest checkpoint (so a restarted chief resumes); a worker waits until they are
-    ready (`distributed.WorkerSessionCreator`). Under `train_and_evaluate`, both report
-    their end to the ps tasks (`distributed.DoneReportHook`).
+    ready (`distributed.WorkerSessionCreator`). With `report_end` (under
+    `train_and_evaluate`), both report their end to the ps tasks (`distributed.DoneReportHook`).
     """
     server = distributed.start_server(config)
     options = session_config(config, graph, training=True)
-    done = [distributed.DoneReportHook(config)] if distributed.reports_end() else []
+    done = [distributed.DoneReportHook(config)] if report_end else []
     if config.is_chief:
         if restore_from:
             checkpoints.check_restorable(restore_from, graph)

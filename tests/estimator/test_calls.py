@@ -4,7 +4,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from kmeans_estimator.estimator import checkpoints, session
+from kmeans_estimator.estimator import calls, checkpoints
 from kmeans_estimator.estimator.run_config import RunConfig
 
 
@@ -16,7 +16,7 @@ def graph_with_constant(num_floats):
 
 
 def test_default_options_use_every_available_core():
-    options = session.session_config(RunConfig())
+    options = calls.session_config(RunConfig())
     cores = len(os.sched_getaffinity(0))
     assert options.intra_op_parallelism_threads == options.inter_op_parallelism_threads == cores
     assert options.allow_soft_placement
@@ -24,15 +24,15 @@ def test_default_options_use_every_available_core():
 
 def test_graph_optimizer_is_switched_off_only_for_graphs_with_large_constants():
     limit = checkpoints.MAX_WRITTEN_CONSTANT_BYTES // 4
-    small = session.session_config(RunConfig(), graph_with_constant(limit))
-    large = session.session_config(RunConfig(), graph_with_constant(limit + 1))
+    small = calls.session_config(RunConfig(), graph_with_constant(limit))
+    large = calls.session_config(RunConfig(), graph_with_constant(limit + 1))
     assert not small.graph_options.rewrite_options.disable_meta_optimizer
     assert large.graph_options.rewrite_options.disable_meta_optimizer
 
 
 def test_given_session_config_is_used_as_it_is():
     given = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=1)
-    options = session.session_config(
+    options = calls.session_config(
         RunConfig(session_config=given), graph_with_constant(2 * checkpoints.MAX_WRITTEN_CONSTANT_BYTES))
     assert options.intra_op_parallelism_threads == 1
     assert not options.graph_options.rewrite_options.disable_meta_optimizer
