@@ -12,9 +12,12 @@
    process, run before and after ours). Also timed: the same tf.data pipeline alone read
    for 300 batches in a bare session (built, created and read: no k-means). Quality: the
    holdout score (sum of squared distances of 20k held-out points) against
-   scikit-learn's after the same 300 batches; target <= 1.05x. Ours draws as many kmeans++
+   scikit-learn's after the same 300 batches, the median over three seeds of both sides;
+   target <= 1.05x. Ours draws as many kmeans++
    candidates per center as scikit-learn (2 + ln k, `kmeans_plus_plus_num_retries=1 + ln k`),
-   as bench_kmeans does, so both run the same algorithm; the other settings are defaults.
+   as bench_kmeans does, so both run the same algorithm; the other settings are the
+   defaults (the original's). The holdout is also measured with `MINI_BATCH_QUALITY`
+   (three-batch init and reassignment, opt-in), the documented setting for this target.
 3. Full batch 200k x 64, k=256 (tf.constant-like numpy input): the Lloyd iteration
    against the numpy matmul floor (bench_kmeans' paired measure, target <= 1.5x), and
    kmeans++ per center against TensorFlow's own product scoring one center's candidates
@@ -43,6 +46,8 @@ import bench_kmeans  # noqa: E402
 
 STARTING_ENVIRONMENT = dict(os.environ)
 PIPELINE = dict(dims=100, centers=100, points=200_000, holdout=20_000, batch=1024, steps=300, shuffle=10_000)
+# Seeds of both sides for the holdout ratio (its median): one seed's kmeans++ draw decides a lot.
+HOLDOUT_SEEDS = (1, 2, 3)
 LLOYD_SHAPE = (64, 256, 200_000, 20)
 TARGETS = {"calls_vs_original": 1 / 3, "pipeline_vs_sklearn": 1.0, "holdout_vs_sklearn": 1.05,
            "iteration_vs_floor": 1.5, "center_vs_product": 1.3, "kmeans_pp_vs_sklearn": 3.0}
@@ -140,9 +145,10 @@ def worker_pipeline_ours(spec):
         return (tf.data.Dataset.from_tensor_slices(points).shuffle(spec["shuffle"])
                 .repeat().batch(spec["batch"]))
 
+    quality = ke.kmeans.MINI_BATCH_QUALITY if spec.get("quality") else {}
     model = ke.KMeans(spec["centers"], initial_clusters=ke.KMeans.KMEANS_PLUS_PLUS_INIT,
-                      model_dir=tempfile.mkdtemp(prefix="bench_workloads_"), seed=bench_kmeans.SEED,
-                      kmeans_plus_plus_num_retries=1 + int(np.log(spec["centers"])))
+                      model_dir=tempfile.mkdtemp(prefix="bench_workloads_"), seed=spec.get("seed", bench_kmeans.SEED),
+                      kmeans_plus_plus_num_retries=1 + int(np.log(spec["centers"])), **quality)
     start = time.perf_counter()
     model.train(input_fn, steps=spec["steps"])
     call_s = time.perf_counter() - start
@@ -172,9 +178,10 @@ def worker_pipeline_sklearn(spec):
     from sklearn.cluster import MiniBatchKMeans
 
     points, holdout = pipeline_points(spec)
-    rng = np.random.default_rng(bench_kmeans.SEED)
+    seed = spec.get("seed", bench_kmeans.SEED)
+    rng = np.random.default_rng(seed)
     batches = [points[rng.integers(0, len(points), spec["batch"])] for _ in range(spec["steps"])]
-    model = MiniBatchKMeans(spec["centers"], batch_size=spec["batch"], random_state=bench_kmeans.SEED)
+    model = MiniBatchKMeans(spec["centers"], batch_size=spec["batch"], random_state=seed)
     start = time.perf_counter()
     for rows in batches:
         model.partial_fit(rows)
@@ -192,13 +199,22 @@ def bench_pipeline():
     ours = worker("pipeline_ours")
     after = worker("pipeline_sklearn")
     alone = worker("pipeline_alone")
+    holdout = {"defaults": [], "quality": []}
+    for seed in HOLDOUT_SEEDS:
+        theirs = run_json([sys.executable, script, "--worker", "pipeline_sklearn", json.dumps(dict(spec, seed=seed))])
+        for name in holdout:
+            mine = run_json([sys.executable, script, "--worker", "pipeline_ours",
+                             json.dumps(dict(spec, seed=seed, quality=name == "quality"))])
+            holdout[name].append(mine["holdout_score"] / theirs["holdout_score"])
     points = spec["steps"] * spec["batch"]
     sklearn_s = (before["call_s"] + after["call_s"]) / 2
     return {"ours_points_per_s": points / ours["call_s"], "ours_call_s": ours["call_s"],
             "sklearn_points_per_s": points / sklearn_s, "pipeline_alone_s": alone["pipeline_s"],
             "pipeline_vs_sklearn": sklearn_s / ours["call_s"],
             "pipeline_alone_vs_sklearn": sklearn_s / alone["pipeline_s"],
-            "holdout_vs_sklearn": ours["holdout_score"] / before["holdout_score"]}
+            "holdout_vs_sklearn": float(np.median(holdout["defaults"])),
+            "quality_holdout_vs_sklearn": float(np.median(holdout["quality"])),
+            "holdout_ratios": holdout}
 
 
 def worker_candidate_product(spec):
@@ -275,8 +291,11 @@ def main():
               f"{pipe['pipeline_vs_sklearn']:.2f}x (target >= 1) {verdict('pipeline_vs_sklearn', pipe['pipeline_vs_sklearn'])}")
         print(f"  the tf.data pipeline alone (build, session, {PIPELINE['steps']} batches, no k-means): "
               f"{pipe['pipeline_alone_s']:.2f} s = {pipe['pipeline_alone_vs_sklearn']:.2f}x sklearn's whole fit")
-        print(f"  holdout score ours/sklearn {pipe['holdout_vs_sklearn']:.3f} (target <= 1.05) "
-              f"{verdict('holdout_vs_sklearn', pipe['holdout_vs_sklearn'])}")
+        for variant, key, label in (("defaults", "holdout_vs_sklearn", "defaults, the original's"),
+                                    ("quality", "quality_holdout_vs_sklearn", "**MINI_BATCH_QUALITY")):
+            ratios = ", ".join(f"{ratio:.3f}" for ratio in pipe["holdout_ratios"][variant])
+            print(f"  holdout score ours/sklearn ({label}), median of seeds {HOLDOUT_SEEDS}: {pipe[key]:.3f} "
+                  f"({ratios}; target <= 1.05) {verdict('holdout_vs_sklearn', pipe[key])}")
     if "3" in chosen:
         shape = results["lloyd_shape"] = bench_lloyd_shape()
         print(f"200k x 64, k=256: Lloyd iteration / floor {shape['iteration_vs_floor']:.2f} (raw "
