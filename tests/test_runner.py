@@ -102,9 +102,9 @@ _MISSING_NAMES_PROGRAM = textwrap.dedent("""
 
 
 def test_a_name_kmeans_estimator_lacks_says_what_it_provides(tmp_path):
-    script = tmp_path / "uses_missing_names.py"
-    script.write_text(_MISSING_NAMES_PROGRAM)
-    completed = _run(["-m", "kmeans_estimator", str(script), "--flag", "value"], tmp_path)
+    # The `-m MODULE` form: the module is found in the working directory, as by `python -m`.
+    (tmp_path / "uses_missing_names.py").write_text(_MISSING_NAMES_PROGRAM)
+    completed = _run(["-m", "kmeans_estimator", "-m", "uses_missing_names", "--flag", "value"], tmp_path)
     assert completed.returncode == 3, completed.stderr[-3000:]
     report = _last_json_line(completed.stdout)
     assert report["argv"] == ["--flag", "value"]
