@@ -78,6 +78,9 @@ _MISSING_NAMES_PROGRAM = textwrap.dedent("""
     import tensorflow.compat.v1 as tf1
     import kmeans_estimator as ke
 
+    before = (tf.estimator, tf1.estimator, sys.modules["tensorflow_estimator"])
+    ke.install_tf_estimator_alias()
+    after = (tf.estimator, tf1.estimator, sys.modules["tensorflow_estimator"])
     messages = {}
     for label, lookup in [("DNNClassifier", lambda: tf.estimator.DNNClassifier),
                           ("v2 KMeans", lambda: tf.estimator.experimental.KMeans),
@@ -96,6 +99,7 @@ _MISSING_NAMES_PROGRAM = textwrap.dedent("""
         "same_classes": [tf.estimator.Estimator is ke.Estimator, tf1.estimator.experimental.KMeans is ke.KMeans,
                          tf.compat.v2.estimator.RunConfig is ke.RunConfig],
         "has_no_default": getattr(tf.estimator, "DNNRegressor", None) is None,
+        "second_install_keeps_modules": all(a is b for a, b in zip(before, after)),
     }))
     sys.exit(3)
 """)
@@ -110,6 +114,7 @@ def test_a_name_kmeans_estimator_lacks_says_what_it_provides(tmp_path):
     assert report["argv"] == ["--flag", "value"]
     assert report["same_classes"] == [True, True, True]
     assert report["has_no_default"]
+    assert report["second_install_keeps_modules"]
     messages = report["messages"]
     assert messages["DNNClassifier"] == (
         "module 'tf.estimator' has no attribute 'DNNClassifier': kmeans-estimator provides KMeans and "
