@@ -10,6 +10,11 @@ SessionRunHook family (`tf.estimator.StopAtStepHook`, ...) are here under the
 same names (the hooks also in `kmeans_estimator.hooks`);
 `tf.estimator.train_and_evaluate`, `TrainSpec`, `EvalSpec` and the exporters keep their
 names here.
+
+For a program that should run with no line changed, `python -m kmeans_estimator SCRIPT.py`
+(or `install_tf_estimator_alias()`, called by the program itself) makes `tf.estimator`,
+`tf.compat.v1.estimator` and `tensorflow_estimator` resolve to this package; importing
+the package alone never does.
 """
 from kmeans_estimator._allocator import prefer_bfc_cpu_allocator
 from kmeans_estimator._tensorflow_check import require_tensorflow
@@ -45,6 +50,7 @@ from kmeans_estimator.hooks import (  # noqa: E402
 )
 from kmeans_estimator.estimator.training import EvalSpec, TrainSpec, train_and_evaluate  # noqa: E402
 from kmeans_estimator.kmeans import KMeans  # noqa: E402
+from kmeans_estimator.tf_estimator_alias import install_tf_estimator_alias  # noqa: E402
 
 KMeansClustering = KMeans
 
@@ -69,6 +75,7 @@ __all__ = [
     "export",
     "hooks",
     "inputs",
+    "install_tf_estimator_alias",
     *hooks.__all__,
     "train_and_evaluate",
 ]
