@@ -13,19 +13,29 @@ ALL_DISTANCES = "all_distances"
 CLUSTER_INDEX = "cluster_index"
 SCORE = "score"
 CLASSIFICATION = "classification"
+# Signatures of what the model holds: the centers, without inputs and for REST clients.
+CLUSTER_CENTERS = "cluster_centers"
+CLUSTER_CENTERS_REST = "cluster_centers_rest"
 
 
-def serving_outputs(settings, all_distances):
-    """The export outputs of the SavedModel, keyed by signature name, from `[n, k]` distances.
+def serving_outputs(settings, all_distances, centers):
+    """The export outputs of the SavedModel, keyed by signature name.
 
-    Predict signatures `serving_default` and `cluster_index` (int64 `[n]` index of the
-    nearest center), `all_distances` (`[n, k]`) and `score` (`[n]` distance to the nearest
-    center); and `classification`, built only against a receiver of serialized tf.Example
-    protos: classes are the cluster ids as strings, scores the negative distances, so the
-    best class has the highest score.
+    From the `[n, k]` distances: predict signatures `serving_default` and `cluster_index`
+    (int64 `[n]` index of the nearest center), `all_distances` (`[n, k]`) and `score`
+    (`[n]` distance to the nearest center); and `classification`, built only against a
+    receiver of serialized tf.Example protos: classes are the cluster ids as strings,
+    scores the negative distances, so the best class has the highest score.
+
+    From the `[k, d]` centers variable: `cluster_centers`, a predict signature without
+    inputs whose float32 `[k, d]` output is the centers as `KMeans.cluster_centers()`
+    returns them, and `cluster_centers_rest`, the same output behind the receiver's
+    inputs, which it does not read (TF Serving's REST API cannot call a signature
+    without inputs).
     """
     k = settings.num_clusters
     with tf.name_scope("kmeans/serving"):
+        centers_value = tf.identity(centers.read_value(), name="cluster_centers")
         index = tf.argmin(all_distances, axis=1, output_type=tf.int64, name="cluster_index")
         score = tf.reduce_min(all_distances, axis=1, name="score")
         class_names = tf.constant([[str(cluster) for cluster in range(k)]], name="class_names")
@@ -37,6 +47,8 @@ def serving_outputs(settings, all_distances):
         ALL_DISTANCES: export_outputs.PredictOutput(all_distances),
         SCORE: export_outputs.PredictOutput(score),
         CLASSIFICATION: export_outputs.ClassificationOutput(scores=scores, classes=classes),
+        CLUSTER_CENTERS: export_outputs.NoInputPredictOutput(centers_value),
+        CLUSTER_CENTERS_REST: export_outputs.PredictOutput(centers_value),
     }
 
 
@@ -52,7 +64,7 @@ def _predict_spec(settings, points, centers, nearest):
         all_distances = finite(distances.pairwise_distances(points, centers, settings.distance_metric))
     predictions = {CLUSTER_INDEX: nearest, ALL_DISTANCES: all_distances}
     return EstimatorSpec(
-        ModeKeys.PREDICT, predictions=predictions, export_outputs=serving_outputs(settings, all_distances))
+        ModeKeys.PREDICT, predictions=predictions, export_outputs=serving_outputs(settings, all_distances, centers))
 
 
 def _train_spec(settings, points, centers, initialized, config):
