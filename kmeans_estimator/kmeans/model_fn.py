@@ -4,7 +4,7 @@ import tensorflow as tf
 from kmeans_estimator.clustering import distances
 from kmeans_estimator.estimator import distributed, export_outputs
 from kmeans_estimator.estimator.spec import EstimatorSpec, ModeKeys
-from kmeans_estimator.kmeans import initialization, step, variables
+from kmeans_estimator.kmeans import initialization, step, summaries, variables
 from kmeans_estimator.kmeans.features import finite, non_empty, points_from_features
 from kmeans_estimator.kmeans.hooks import InitializeClustersHook, LossRelativeChangeHook
 
@@ -68,19 +68,30 @@ def _predict_spec(settings, points, centers, nearest):
 
 
 def _train_spec(settings, points, centers, initialized, config):
-    """The TRAIN spec: the init hook has the chief choose the centers, then every run steps."""
+    """The TRAIN spec: the init hook has the chief choose the centers, then every run steps.
+
+    With `save_summary_steps`, the chief's summaries also show the clusters' sizes and
+    the centers' movement, and its `ProjectorHook` labels the centers for TensorBoard's
+    projector (see `summaries`).
+    """
     init = None
+    own_device = distributed.own_task_device(config)
     if config.is_chief:
-        init = initialization.build_init(settings, points, centers, initialized, distributed.own_task_device(config))
+        init = initialization.build_init(settings, points, centers, initialized, own_device)
     # Read once: on a cluster each read of a variable is a transfer from its ps task.
     centers_now = centers.read_value()
     nearest, loss = _assign(settings, points, centers_now)
     tf.compat.v1.summary.scalar("loss/raw", loss)
+    chief_hooks = []
+    if config.save_summary_steps:
+        state = summaries.add_training_summaries(settings.num_clusters, centers_now, nearest, own_device)
+        chief_hooks.append(summaries.ProjectorHook(config.model_dir, state, config.save_summary_steps))
     train_op = step.train_op(settings, points, centers, centers_now, nearest)
     hooks = [InitializeClustersHook(init, initialized, settings.num_clusters, initialization.init_source(settings))]
     if settings.relative_tolerance is not None:
         hooks.append(LossRelativeChangeHook(settings.relative_tolerance))
-    return EstimatorSpec(ModeKeys.TRAIN, loss=loss, train_op=train_op, training_hooks=hooks)
+    return EstimatorSpec(ModeKeys.TRAIN, loss=loss, train_op=train_op, training_hooks=hooks,
+                         training_chief_hooks=chief_hooks)
 
 
 def _assign(settings, points, centers):
