@@ -27,6 +27,10 @@ OUTPUTS = {
     "all_distances": ("distances", tf.float32, [-1, NUM_CLUSTERS]),
     "score": ("score", tf.float32, [-1]),
 }
+# The centers' signatures: one without inputs, one behind the receiver's for REST clients.
+CENTERS_SIGNATURE = "cluster_centers"
+CENTERS_REST_SIGNATURE = "cluster_centers_rest"
+CENTERS_SIGNATURES = (CENTERS_SIGNATURE, CENTERS_REST_SIGNATURE)
 # Points away from the boundaries between the clusters of the training data.
 QUERY = np.array([[0.3, -0.2], [3.6, 4.3], [-4.2, 3.7], [1.0, 0.5], [-3.0, 5.0]], np.float32)
 FEATURE_COLUMNS = (
@@ -89,7 +93,8 @@ def parsing_export(feature_columns_model, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tflite_model(exported):
-    converter = tf.lite.TFLiteConverter.from_saved_model(exported, signature_keys=list(PREDICT_SIGNATURES))
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        exported, signature_keys=list(PREDICT_SIGNATURES + CENTERS_SIGNATURES))
     return converter.convert()
 
 
@@ -109,6 +114,7 @@ def cli_outputs(exported):
     """The stdout of `saved_model_cli show --all` ('show') and of `run` for each predict signature.
 
     Each call imports TensorFlow anew (seconds), so all of them are started before waiting for any.
+    `run` insists on some input argument; `--input_exprs ';'` gives it one naming no input.
     """
     query = repr(QUERY.tolist())
     processes = {"show": _saved_model_cli("show", "--dir", exported, "--all")}
@@ -117,6 +123,10 @@ def cli_outputs(exported):
             "run", "--dir", exported, "--tag_set", "serve", "--signature_def", signature,
             "--input_exprs", f"x={query}",
         )
+    processes[CENTERS_SIGNATURE] = _saved_model_cli(
+        "run", "--dir", exported, "--tag_set", "serve", "--signature_def", CENTERS_SIGNATURE,
+        "--input_exprs", ";",
+    )
     outputs = {}
     for name, process in processes.items():
         stdout, stderr = process.communicate(timeout=300)
@@ -273,3 +283,70 @@ def test_export_takes_one_input_per_feature(trained, feature_columns_model, cent
     assert sorted(signature.structured_input_signature[1]) == ["a", "b"]
     output = signature(a=tf.constant(QUERY[:, :1]), b=tf.constant(QUERY[:, 1:]))["output"]
     _check_output("all_distances", output.numpy(), centers, QUERY)
+
+
+def test_raw_export_has_the_predict_and_centers_signatures(exported):
+    assert set(_load_meta_graph(exported).signature_def) == set(PREDICT_SIGNATURES + CENTERS_SIGNATURES)
+
+
+def test_parsing_export_also_has_the_classification_signature(parsing_export):
+    assert set(_load_meta_graph(parsing_export).signature_def) == set(
+        PREDICT_SIGNATURES + CENTERS_SIGNATURES + ("classification",))
+
+
+@pytest.mark.parametrize("signature, inputs", [(CENTERS_SIGNATURE, []), (CENTERS_REST_SIGNATURE, ["x"])])
+def test_centers_signatures_are_predict_signatures_of_static_float32_centers(exported, signature, inputs):
+    signature_def = _load_meta_graph(exported).signature_def[signature]
+    assert signature_def.method_name == "tensorflow/serving/predict"
+    assert sorted(signature_def.inputs) == inputs
+    assert list(signature_def.outputs) == ["output"]
+    assert signature_def.outputs["output"].dtype == tf.float32.as_datatype_enum
+    assert _shape(signature_def.outputs["output"]) == [NUM_CLUSTERS, 2]
+
+
+def test_cli_show_lists_the_centers_signature_without_inputs(cli_outputs):
+    block = _signature_block(cli_outputs["show"], CENTERS_SIGNATURE)
+    inputs = block[block.index("input(s):"):block.index("The given SavedModel SignatureDef contains the following output(s):")]
+    assert "tensor_info" not in inputs
+    output_info = block[block.index("outputs['output'] tensor_info:"):]
+    assert "dtype: DT_FLOAT" in output_info
+    assert f"shape: ({NUM_CLUSTERS}, 2)" in output_info
+    assert "Method name is: tensorflow/serving/predict" in block
+
+
+def test_cli_run_of_the_centers_signature_prints_the_centers(cli_outputs, centers):
+    np.testing.assert_array_equal(
+        _printed_array(cli_outputs[CENTERS_SIGNATURE], [NUM_CLUSTERS, 2]).astype(np.float32), centers)
+
+
+def test_v1_session_loader_runs_the_centers_signature_without_feeds(exported, centers):
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], exported)
+        output = session.run(meta_graph.signature_def[CENTERS_SIGNATURE].outputs["output"].name)
+    np.testing.assert_array_equal(output, centers)
+
+
+def test_tf2_loader_calls_the_centers_signature_without_arguments(exported, centers):
+    signature = tf.saved_model.load(exported).signatures[CENTERS_SIGNATURE]
+    assert signature.structured_input_signature == ((), {})
+    output = signature()["output"]
+    assert output.dtype == tf.float32 and output.shape == (NUM_CLUSTERS, 2)
+    np.testing.assert_array_equal(output.numpy(), centers)
+
+
+def test_rest_centers_signature_answers_one_instance_of_any_point(exported, centers):
+    # What TF Serving feeds for the REST body {"signature_name": "cluster_centers_rest",
+    # "instances": [[0.0, 0.0]]}: one row of the receiver's input, which is not read.
+    signature = tf.saved_model.load(exported).signatures[CENTERS_REST_SIGNATURE]
+    output = signature(x=tf.constant([[0.0, 0.0]]))["output"]
+    np.testing.assert_array_equal(output.numpy(), centers)
+
+
+def test_tflite_interpreter_runs_the_centers_signatures(tflite_model, centers):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        interpreter = tf.lite.Interpreter(model_content=tflite_model)
+    assert interpreter.get_signature_list()[CENTERS_SIGNATURE]["inputs"] == []
+    np.testing.assert_array_equal(interpreter.get_signature_runner(CENTERS_SIGNATURE)()["output"], centers)
+    rest = interpreter.get_signature_runner(CENTERS_REST_SIGNATURE)(x=QUERY[:1])["output"]
+    np.testing.assert_array_equal(rest, centers)

@@ -42,3 +42,11 @@ def test_original_checkpoint_predicts_and_trains_on(original_model_dir, points):
     kmeans.train(ref.whole_input(points))
     assert kmeans.get_variable_value("global_step") == 7
     np.testing.assert_allclose(kmeans.cluster_centers(), ref.lloyd_step(points, centers), rtol=1e-5)
+
+
+def test_original_checkpoint_exports_its_centers_signature(original_model_dir, tmp_path):
+    kmeans = ke.KMeans(num_clusters=3, model_dir=original_model_dir, use_mini_batch=False)
+    receiver_fn = ke.export.build_raw_serving_input_receiver_fn({"x": tf.TensorSpec([None, 2], tf.float32)})
+    export_dir = kmeans.export_saved_model(str(tmp_path / "export"), receiver_fn).decode()
+    output = tf.saved_model.load(export_dir).signatures["cluster_centers"]()["output"]
+    np.testing.assert_array_equal(output.numpy(), np.load(os.path.join(ORIGINAL, "centers.npy")))

@@ -252,7 +252,7 @@ def write_graph_text(graph_def, model_dir, digest=None):
     if on_disk is not None and _WRITTEN_GRAPHS.get(path) == (digest,) + on_disk:
         return False
     tf.io.gfile.makedirs(model_dir)
-    _replace_file(path, str(graph_def), "w")
+    replace_file(path, str(graph_def), "w")
     try:
         stat = os.stat(path)
         _WRITTEN_GRAPHS[path] = (digest, stat.st_size, stat.st_mtime_ns)
@@ -307,10 +307,10 @@ def write_meta_graph(serialized_meta_graph, checkpoint_path):
 
     A reader sees the old file or the whole new one, never a partial one.
     """
-    _replace_file(checkpoint_path + ".meta", serialized_meta_graph, "wb")
+    replace_file(checkpoint_path + ".meta", serialized_meta_graph, "wb")
 
 
-def _replace_file(path, contents, mode):
+def replace_file(path, contents, mode):
     """Writes `contents` to a temporary file beside `path`, then renames it onto `path`.
 
     A reader sees the old file or the whole new one; on failure the temporary file is

@@ -96,6 +96,40 @@ class PredictOutput(ExportOutput):
         return tf.compat.v1.saved_model.predict_signature_def(inputs, self._outputs)
 
 
+class NoInputPredictOutput(PredictOutput):
+    """Outputs served by the predict method from a signature that takes no inputs.
+
+    For what a model holds rather than computes from a request, such as a model's
+    parameters: its SignatureDef lists no inputs whatever the receiver, so a caller asks
+    for it without data (a TF Serving gRPC `PredictRequest` naming only the signature,
+    `tf.saved_model.load(...).signatures[key]()`, a TFLite signature runner called with no
+    arguments). The outputs must not depend on any receiver tensor, or running the
+    signature fails for want of a fed placeholder.
+
+    TF Serving's REST API refuses such a signature (its JSON request parser needs at
+    least one input to fill from "instances" or "inputs"); a `PredictOutput` of the same
+    tensors, which takes the receiver's inputs without reading them, serves REST clients.
+
+    Args:
+      outputs: a Tensor or SparseTensor (named 'output'), or a dict of str to them.
+
+    Raises:
+      TypeError: if `outputs` or one of its values is not a tensor, or a key is not a str.
+      ValueError: if `outputs` is an empty dict or a key is empty.
+    """
+
+    def as_signature_def(self, receiver_tensors):
+        """See `ExportOutput.as_signature_def`; `receiver_tensors` become no input
+        (`predict_signature_def` refuses an empty inputs dict)."""
+        del receiver_tensors
+        build_info = tf.compat.v1.saved_model.build_tensor_info
+        return tf.compat.v1.saved_model.build_signature_def(
+            inputs={},
+            outputs={key: build_info(tensor) for key, tensor in self._outputs.items()},
+            method_name=tf.saved_model.PREDICT_METHOD_NAME,
+        )
+
+
 class ClassificationOutput(ExportOutput):
     """Class scores and/or names served by the classify method (tensorflow/serving/classify).
 

@@ -4,7 +4,7 @@ import tensorflow as tf
 from kmeans_estimator.clustering import distances
 from kmeans_estimator.estimator import distributed, export_outputs
 from kmeans_estimator.estimator.spec import EstimatorSpec, ModeKeys
-from kmeans_estimator.kmeans import initialization, step, variables
+from kmeans_estimator.kmeans import initialization, step, summaries, variables
 from kmeans_estimator.kmeans.features import finite, non_empty, points_from_features
 from kmeans_estimator.kmeans.hooks import InitializeClustersHook, LossRelativeChangeHook
 
@@ -13,19 +13,29 @@ ALL_DISTANCES = "all_distances"
 CLUSTER_INDEX = "cluster_index"
 SCORE = "score"
 CLASSIFICATION = "classification"
+# Signatures of what the model holds: the centers, without inputs and for REST clients.
+CLUSTER_CENTERS = "cluster_centers"
+CLUSTER_CENTERS_REST = "cluster_centers_rest"
 
 
-def serving_outputs(settings, all_distances):
-    """The export outputs of the SavedModel, keyed by signature name, from `[n, k]` distances.
+def serving_outputs(settings, all_distances, centers):
+    """The export outputs of the SavedModel, keyed by signature name.
 
-    Predict signatures `serving_default` and `cluster_index` (int64 `[n]` index of the
-    nearest center), `all_distances` (`[n, k]`) and `score` (`[n]` distance to the nearest
-    center); and `classification`, built only against a receiver of serialized tf.Example
-    protos: classes are the cluster ids as strings, scores the negative distances, so the
-    best class has the highest score.
+    From the `[n, k]` distances: predict signatures `serving_default` and `cluster_index`
+    (int64 `[n]` index of the nearest center), `all_distances` (`[n, k]`) and `score`
+    (`[n]` distance to the nearest center); and `classification`, built only against a
+    receiver of serialized tf.Example protos: classes are the cluster ids as strings,
+    scores the negative distances, so the best class has the highest score.
+
+    From the `[k, d]` centers variable: `cluster_centers`, a predict signature without
+    inputs whose float32 `[k, d]` output is the centers as `KMeans.cluster_centers()`
+    returns them, and `cluster_centers_rest`, the same output behind the receiver's
+    inputs, which it does not read (TF Serving's REST API cannot call a signature
+    without inputs).
     """
     k = settings.num_clusters
     with tf.name_scope("kmeans/serving"):
+        centers_value = tf.identity(centers.read_value(), name="cluster_centers")
         index = tf.argmin(all_distances, axis=1, output_type=tf.int64, name="cluster_index")
         score = tf.reduce_min(all_distances, axis=1, name="score")
         class_names = tf.constant([[str(cluster) for cluster in range(k)]], name="class_names")
@@ -37,6 +47,8 @@ def serving_outputs(settings, all_distances):
         ALL_DISTANCES: export_outputs.PredictOutput(all_distances),
         SCORE: export_outputs.PredictOutput(score),
         CLASSIFICATION: export_outputs.ClassificationOutput(scores=scores, classes=classes),
+        CLUSTER_CENTERS: export_outputs.NoInputPredictOutput(centers_value),
+        CLUSTER_CENTERS_REST: export_outputs.PredictOutput(centers_value),
     }
 
 
@@ -52,23 +64,34 @@ def _predict_spec(settings, points, centers, nearest):
         all_distances = finite(distances.pairwise_distances(points, centers, settings.distance_metric))
     predictions = {CLUSTER_INDEX: nearest, ALL_DISTANCES: all_distances}
     return EstimatorSpec(
-        ModeKeys.PREDICT, predictions=predictions, export_outputs=serving_outputs(settings, all_distances))
+        ModeKeys.PREDICT, predictions=predictions, export_outputs=serving_outputs(settings, all_distances, centers))
 
 
 def _train_spec(settings, points, centers, initialized, config):
-    """The TRAIN spec: the init hook has the chief choose the centers, then every run steps."""
+    """The TRAIN spec: the init hook has the chief choose the centers, then every run steps.
+
+    With `save_summary_steps`, the chief's summaries also show the clusters' sizes and
+    the centers' movement, and its `ProjectorHook` labels the centers for TensorBoard's
+    projector (see `summaries`).
+    """
     init = None
+    own_device = distributed.own_task_device(config)
     if config.is_chief:
-        init = initialization.build_init(settings, points, centers, initialized, distributed.own_task_device(config))
+        init = initialization.build_init(settings, points, centers, initialized, own_device)
     # Read once: on a cluster each read of a variable is a transfer from its ps task.
     centers_now = centers.read_value()
     nearest, loss = _assign(settings, points, centers_now)
     tf.compat.v1.summary.scalar("loss/raw", loss)
+    chief_hooks = []
+    if config.save_summary_steps:
+        state = summaries.add_training_summaries(settings.num_clusters, centers_now, nearest, own_device)
+        chief_hooks.append(summaries.ProjectorHook(config.model_dir, state, config.save_summary_steps))
     train_op = step.train_op(settings, points, centers, centers_now, nearest)
     hooks = [InitializeClustersHook(init, initialized, settings.num_clusters, initialization.init_source(settings))]
     if settings.relative_tolerance is not None:
         hooks.append(LossRelativeChangeHook(settings.relative_tolerance))
-    return EstimatorSpec(ModeKeys.TRAIN, loss=loss, train_op=train_op, training_hooks=hooks)
+    return EstimatorSpec(ModeKeys.TRAIN, loss=loss, train_op=train_op, training_hooks=hooks,
+                         training_chief_hooks=chief_hooks)
 
 
 def _assign(settings, points, centers):
