@@ -6,7 +6,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: example test bench bench-quick bench-calls bench-workloads bench-distributed clean
+.PHONY: example test beam-example bench bench-quick bench-calls bench-workloads bench-distributed clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,21 @@ example: $(STAMP)
 
 test: $(STAMP)
 	$(VPY) -m pytest -q tests
+
+# Batch scoring with tfx-bsl's RunInference on Beam's DirectRunner, checked against predict().
+# tfx-bsl pins the full tensorflow wheel, so it gets its own environment, .venv-beam.
+BEAM_VENV := .venv-beam
+BEAM_STAMP := $(BEAM_VENV)/.installed
+
+$(BEAM_STAMP): setup.py examples/requirements-beam.txt
+	$(PYTHON) -m venv $(BEAM_VENV)
+	$(BEAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BEAM_VENV)/bin/python -m pip install --quiet -r examples/requirements-beam.txt
+	$(BEAM_VENV)/bin/python -m pip install --quiet -e .
+	touch $(BEAM_STAMP)
+
+beam-example: $(BEAM_STAMP)
+	$(BEAM_VENV)/bin/python examples/beam_check.py
 
 BENCH_STAMP := $(VENV)/.bench-installed
 
@@ -47,4 +62,4 @@ bench-distributed: $(BENCH_STAMP)
 	$(VPY) benchmarks/bench_distributed.py
 
 clean:
-	rm -rf $(VENV) .venv-original build *.egg-info
+	rm -rf $(VENV) .venv-original $(BEAM_VENV) build *.egg-info
