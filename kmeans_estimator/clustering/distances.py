@@ -11,7 +11,7 @@ COSINE = "cosine"
 METRICS = (SQUARED_EUCLIDEAN, COSINE)
 
 # How many score entries (rows x centers) one block of the nearest-center search may hold.
-# 2**20 float32 entries is 4 MiB; see nearest_centers for the measurements behind it.
+# 2**20 float32 entries is 4 MiB; benchmarks/RESULTS.md has the measurements behind it.
 _BLOCK_ENTRIES = 2**20
 
 
@@ -58,11 +58,10 @@ def row_squared_norms(points: tf.Tensor) -> tf.Tensor:
     beside the points for 500000 x 100 float32, which with oneDNN on (TensorFlow's default
     on x86) the CPU allocator then keeps in the process. A batch of more than `_BLOCK_ENTRIES`
     values therefore takes one Euclidean-norm reduction, which reads the points once and
-    writes only the n norms (7 ms against 20 ms for that batch on the development machine,
-    16 ms for the squares taken block by block), squared back, which can differ from the
-    sum of squares in the last bit. Smaller batches take the square and the sum: the
-    Euclidean norm of 1024 x 100 points took 50 us to 1.5 ms (a step of mini-batch training
-    takes about 1 ms), the square and the sum 25-75 us.
+    writes only the n norms (faster there than the square and the sum, whole or block by
+    block), squared back, which can differ from the sum of squares in the last bit. Smaller
+    batches take the square and the sum, quick and steady at that size, where the norm
+    reduction's time varies by up to a whole mini-batch step.
 
     Args:
       points: `[n, d]` float tensor; n may be unknown while building the graph.
@@ -91,13 +90,11 @@ def _by_row_blocks(
 
     `compute_block` maps `[rows, d]` rows to a tuple of `[rows]` tensors of `dtypes`. Inputs
     of at most `block_rows` rows are done without a loop: decided while building the graph
-    when n is known, at run time (a `tf.cond`) when it is not. The loop's machinery cost
-    more than the product itself for a 1024 x 100 mini-batch.
+    when n is known, at run time (a `tf.cond`) when it is not. The loop's machinery costs
+    more than the product itself for a mini-batch.
 
     A one-block input is not split further for the second core: two halves side by side
-    were faster on a cached batch (542 against 747 us for 1024 x 100 points, k=100) but
-    slower under a real input pipeline, which needs that core (1.26-1.46 ms a mini-batch
-    step against 0.91-1.13 ms through numpy_input_fn).
+    win on a cached batch but lose under a real input pipeline, which needs that core.
     """
     outputs = by_row_count(
         points, block_rows,
@@ -116,8 +113,8 @@ def _loop_over_row_blocks(
     """The loop of `_by_row_blocks`.
 
     Blocks are cut by `rows.row_range`, views of the batch when `block_rows` is a multiple
-    of `rows.ALIGNED_ROWS` (as the defaults are). `points[start:stop]` copied every block
-    for d=100 float32: 16 against 6 ms a pass over n=500000 rows.
+    of `rows.ALIGNED_ROWS` (as the defaults are). `points[start:stop]` would copy every
+    block whose rows are not a multiple of 64 bytes, which makes a pass markedly slower.
     """
     num_rows = tf.shape(points)[0]
     num_blocks = (num_rows + block_rows - 1) // block_rows
@@ -162,8 +159,7 @@ def _nearest_in_block(
         # A BiasAdd right after the product is fused into it by TensorFlow's graph rewriter.
         scores = tf.nn.bias_add(scores, bias)
     # An int32 ArgMin and a gather of the winning scores, instead of an int64 ArgMin and a
-    # second pass over the scores for their minimum: 3-5% of a Lloyd step at n=500000,
-    # d=100, k=500 on the development machine.
+    # second pass over the scores for their minimum: the scores are read once, not twice.
     indices = tf.argmin(scores, axis=1, output_type=tf.int32)
     return tf.cast(indices, tf.int64), tf.gather(scores, indices, axis=1, batch_dims=1)
 
@@ -179,12 +175,10 @@ def nearest_centers(
 
     Scores `||c||^2 - 2 x.c` (or `-x.c` for cosine) are computed block by block of rows, so
     the full `[n, k]` matrix is never held; `||x||^2` (see `row_squared_norms`, taken for the
-    whole batch at once) is added to the winning scores only.
-    Measured on the shared 2-core development machine (float32, n=500000, d=100, k=500, best
-    of 6 runs, three settings of the loop's parallelism): unblocked 0.40-0.43 s while holding a
-    1 GB score matrix; blocks of 1024 rows 0.45-0.56 s, 2048 rows 0.40-0.43 s, 4096 rows
-    0.39-0.44 s, 8192 rows 0.40-0.47 s, 16384 rows 0.41-0.48 s. The default block therefore
-    holds about 2**20 scores (4 MiB in float32): 2096 rows for k=500.
+    whole batch at once) is added to the winning scores only. Blocks of a few thousand rows
+    run about as fast as one product over the whole batch, which holds all `[n, k]` scores
+    at once; smaller blocks are slower. The default block therefore holds about 2**20
+    scores (4 MiB in float32): 2096 rows for k=500.
 
     Args:
       points: `[n, d]` float tensor, already passed through `prepare_points`; n may be
