@@ -140,28 +140,42 @@ def _loop_over_row_blocks(
 
 def _scoring_centers(centers: tf.Tensor, metric: str) -> tuple[tf.Tensor, tf.Tensor | None]:
     """Returns (scaled centers, per-center bias) such that the score of point x and center c
-    is `x . scaled_c + bias_c`, which orders centers like the distance does.
+    is `x . scaled_c + bias_c`, highest for the nearest center.
 
-    Squared Euclidean: ||x - c||^2 = ||x||^2 + (||c||^2 - 2 x.c), the part in brackets is the
-    score. Cosine: 1 - cos = 1 + (-x.c) for unit vectors, so the score is -x.c and no bias.
+    Squared Euclidean: ||x - c||^2 = ||x||^2 - (2 x.c - ||c||^2), the part in brackets is the
+    score. Cosine: 1 - cos = 1 - x.c for unit vectors, so the score is x.c and no bias. The
+    scores are the exact negations of `||c||^2 - 2 x.c` and `-x.c` (a sign is exact in
+    floating point), so the highest score picks the center the lowest distance would.
     """
     if metric == COSINE:
-        return -tf.math.l2_normalize(centers, axis=1), None
-    return -2.0 * centers, tf.reduce_sum(tf.square(centers), axis=1)
+        return tf.math.l2_normalize(centers, axis=1), None
+    return 2.0 * centers, -tf.reduce_sum(tf.square(centers), axis=1)
+
+
+def _distances_from_scores(scores: tf.Tensor, metric: str, squared_norms: tf.Tensor | None) -> tf.Tensor:
+    """Distances from scores: `1 - score` for cosine, `||x||^2 - score` clipped at 0 otherwise
+    (`squared_norms` shaped to broadcast against `scores`)."""
+    if metric == COSINE:
+        return 1.0 - scores
+    return tf.maximum(squared_norms - scores, 0.0)
 
 
 def _nearest_in_block(
     block: tf.Tensor, scaled_centers: tf.Tensor, bias: tf.Tensor | None
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """The index of each row's best-scoring center and that score (see `_scoring_centers`)."""
+    """The index of each row's best-scoring center and that score (see `_scoring_centers`).
+
+    `top_k(k=1)` returns the first of the highest scores, the lowest index on ties as
+    `argmin` does, and its value in the same op. On CPU it is a vectorized maximum and a
+    scan of each row up to it, where `ArgMin` compares index-value pairs one by one, which
+    is slower (figures in benchmarks/RESULTS.md, "Design measurements").
+    """
     scores = tf.matmul(block, scaled_centers, transpose_b=True)
     if bias is not None:
         # A BiasAdd right after the product is fused into it by TensorFlow's graph rewriter.
         scores = tf.nn.bias_add(scores, bias)
-    # An int32 ArgMin and a gather of the winning scores, instead of an int64 ArgMin and a
-    # second pass over the scores for their minimum: the scores are read once, not twice.
-    indices = tf.argmin(scores, axis=1, output_type=tf.int32)
-    return tf.cast(indices, tf.int64), tf.gather(scores, indices, axis=1, batch_dims=1)
+    best_scores, indices = tf.math.top_k(scores, k=1, sorted=False)
+    return tf.cast(indices[:, 0], tf.int64), best_scores[:, 0]
 
 
 def nearest_centers(
@@ -173,12 +187,12 @@ def nearest_centers(
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Finds the nearest center of every point and the distance to it.
 
-    Scores `||c||^2 - 2 x.c` (or `-x.c` for cosine) are computed block by block of rows, so
-    the full `[n, k]` matrix is never held; `||x||^2` (see `row_squared_norms`, taken for the
-    whole batch at once) is added to the winning scores only. Blocks of a few thousand rows
-    run about as fast as one product over the whole batch, which holds all `[n, k]` scores
-    at once; smaller blocks are slower. The default block therefore holds about 2**20
-    scores (4 MiB in float32): 2096 rows for k=500.
+    Scores `2 x.c - ||c||^2` (or `x.c` for cosine) are computed block by block of rows, so
+    the full `[n, k]` matrix is never held; each row's highest score is subtracted from
+    `||x||^2` (see `row_squared_norms`, taken for the whole batch at once) only. Blocks of a
+    few thousand rows run about as fast as one product over the whole batch, which holds all
+    `[n, k]` scores at once; smaller blocks are slower. The default block therefore holds
+    about 2**20 scores (4 MiB in float32): 2096 rows for k=500.
 
     Args:
       points: `[n, d]` float tensor, already passed through `prepare_points`; n may be
@@ -210,11 +224,9 @@ def nearest_centers(
             lambda block: _nearest_in_block(block, scaled_centers, bias),
             (tf.int64, points.dtype),
         )
-        if metric == COSINE:
-            return indices, 1.0 + best_scores
-        if squared_norms is None:
+        if metric == SQUARED_EUCLIDEAN and squared_norms is None:
             squared_norms = row_squared_norms(points)
-        return indices, tf.maximum(best_scores + squared_norms, 0.0)
+        return indices, _distances_from_scores(best_scores, metric, squared_norms)
 
 
 def pairwise_distances(
@@ -242,8 +254,9 @@ def pairwise_distances(
     with tf.name_scope("pairwise_distances"):
         scaled_centers, bias = _scoring_centers(centers, metric)
         scores = tf.matmul(points, scaled_centers, transpose_b=True)
-        if metric == COSINE:
-            return 1.0 + scores
-        if squared_norms is None:
+        if bias is not None:
+            scores = scores + bias
+        if metric == SQUARED_EUCLIDEAN and squared_norms is None:
             squared_norms = tf.reduce_sum(tf.square(points), axis=1)
-        return tf.maximum(scores + bias + squared_norms[:, tf.newaxis], 0.0)
+        return _distances_from_scores(
+            scores, metric, None if squared_norms is None else squared_norms[:, tf.newaxis])
