@@ -55,7 +55,8 @@ _SOURCE_MODULES = {
     "inputs.inputs": _INPUTS,
     "inputs.numpy_io": ("numpy_input_fn",),
     "inputs.pandas_io": ("pandas_input_fn",),
-    "canned.kmeans": ("KMeansClustering",),
+    # The original's own tests also call its module's `_parse_features_if_necessary`.
+    "canned.kmeans": ("KMeansClustering", "_parse_features_if_necessary"),
 }
 
 
@@ -107,6 +108,7 @@ def _public_objects():
     objects = {name: getattr(kmeans_estimator, name) for name in _TOP_LEVEL}
     for module in (kmeans_estimator.export, kmeans_estimator.inputs, kmeans_estimator.experimental):
         objects.update((name, getattr(module, name)) for name in module.__all__)
+    objects["_parse_features_if_necessary"] = kmeans_estimator.kmeans._parse_features_if_necessary
     return objects
 
 
