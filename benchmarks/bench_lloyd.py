@@ -41,7 +41,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_kmeans import SHAPES as KMEANS_SHAPES, make_points  # noqa: E402
+from bench_kmeans import SHAPES as KMEANS_SHAPES, best_of as best_of_runs, make_points  # noqa: E402
 
 TARGET = 1.5
 REPEATS = 3
@@ -54,13 +54,9 @@ SHAPES = [ISSUE_SHAPE] + [(n, d, k, w) for d, k, n, w in KMEANS_SHAPES] + [UNTUN
 
 
 def best_of(function, repeats=REPEATS):
+    """The best of `repeats` timed runs after one untimed run."""
     function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return best_of_runs(function, repeats)
 
 
 def cpu_description():
