@@ -103,12 +103,15 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
 
 
 def _public_objects():
-    import kmeans_estimator
+    """The objects the alias hands out, by name, each from the module that defines it."""
+    from kmeans_estimator import experimental, export, hooks, inputs, kmeans
+    from kmeans_estimator.estimator import estimator, exporters, run_config, spec, training, warm_start
 
-    objects = {name: getattr(kmeans_estimator, name) for name in _TOP_LEVEL}
-    for module in (kmeans_estimator.export, kmeans_estimator.inputs, kmeans_estimator.experimental):
+    homes = (estimator, exporters, run_config, spec, training, warm_start, hooks)
+    objects = {name: getattr(next(home for home in homes if hasattr(home, name)), name) for name in _TOP_LEVEL}
+    for module in (export, inputs, experimental):
         objects.update((name, getattr(module, name)) for name in module.__all__)
-    objects["_parse_features_if_necessary"] = kmeans_estimator.kmeans._parse_features_if_necessary
+    objects["_parse_features_if_necessary"] = kmeans._parse_features_if_necessary
     return objects
 
 
