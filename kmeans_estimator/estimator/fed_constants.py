@@ -47,11 +47,11 @@ def rebuild_feeding_constants(result):
     """How to build an input_fn's result again with its large constants fed; or None.
 
     Called in the graph the input_fn just built `result` in, a graph holding the global
-    step, before anything else is added to it. Nothing is to be done (None) unless `result` is a `tf.data.Dataset`
-    and the graph holds a constant over `checkpoints.MAX_WRITTEN_CONSTANT_BYTES`. The
-    graph must also be one its GraphDef describes whole, or it is left as it is: its
-    collections hold the global step only, no op or function calls Python, and no op
-    of the input reads the global step.
+    step, before anything else is added to it. Nothing is to be done (None) unless
+    `result` is a `tf.data.Dataset` of that graph and the graph holds a constant over
+    `checkpoints.MAX_WRITTEN_CONSTANT_BYTES`. The graph must also be one its GraphDef
+    describes whole, or it is left as it is: its collections hold the global step only,
+    no op or function calls Python, and no op of the input reads the global step.
 
     Args:
       result: what the input_fn returned.
@@ -68,8 +68,12 @@ def rebuild_feeding_constants(result):
     if not isinstance(result, tf.data.Dataset):
         return None
     graph = tf.compat.v1.get_default_graph()
+    variant = tf.data.experimental.to_variant(result)
+    # A dataset of another graph, or an eager one, is parse_input_fn_result's to reject.
+    if getattr(variant, "graph", None) is not graph or not checkpoints.has_large_constant(graph):
+        return None
     step = tf.compat.v1.train.get_global_step(graph)
-    if not checkpoints.has_large_constant(graph) or not _holds_only_global_step(graph, step):
+    if not _holds_only_global_step(graph, step):
         return None
     graph_def = graph.as_graph_def()
     if kept_sessions.calls_python(graph_def):
@@ -91,12 +95,11 @@ def rebuild_feeding_constants(result):
         imported.node.append(node)
     if not feeds:
         return None
-    del graph_def
     # Op seeds drawn after a graph seed is set come from a counter of the graph; the
     # model's ops must draw the seeds they would draw in the first graph. The new graph
     # has drawn none when input_fn is called: the global step draws none.
     seeds_drawn = _seeds_drawn(graph)
-    variant_name = tf.data.experimental.to_variant(result).name
+    variant_name = variant.name
     element_spec = result.element_spec
 
     def input_fn():
@@ -104,7 +107,7 @@ def rebuild_feeding_constants(result):
             tf.compat.v1.get_seed(None)
         # The devices the ops got in the first graph, with no device function on top.
         with tf.compat.v1.device(None):
-            variant, = tf.graph_util.import_graph_def(imported, return_elements=[variant_name], name="")
-        return tf.data.experimental.from_variant(variant, element_spec)
+            imported_variant, = tf.graph_util.import_graph_def(imported, return_elements=[variant_name], name="")
+        return tf.data.experimental.from_variant(imported_variant, element_spec)
 
     return Rebuild(input_fn, feeds)
