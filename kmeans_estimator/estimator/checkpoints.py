@@ -166,7 +166,11 @@ def has_large_constant(graph, max_bytes=MAX_WRITTEN_CONSTANT_BYTES):
 
 def is_large_constant(node, max_bytes=MAX_WRITTEN_CONSTANT_BYTES):
     """Whether the NodeDef `node` is a constant whose value takes more than `max_bytes`."""
-    return node.op == "Const" and node.attr["value"].tensor.ByteSize() > max_bytes
+    if node.op != "Const":
+        return False
+    value = node.attr["value"].tensor
+    # The length of the packed bytes of a numeric value is at hand; ByteSize costs 0.1 s on 80 MB.
+    return len(value.tensor_content) > max_bytes or value.ByteSize() > max_bytes
 
 
 def make_placeholder(node):
