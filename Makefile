@@ -6,7 +6,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: example test beam-example bench bench-quick bench-calls bench-workloads bench-distributed clean
+.PHONY: example test beam-env beam-example bench bench-quick bench-calls bench-workloads bench-distributed clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,8 @@ $(STAMP): setup.py
 example: $(STAMP)
 	$(VPY) examples/quickstart.py
 
-test: $(STAMP)
+# The suite's Beam pipeline test runs examples/beam_check.py in .venv-beam (see below).
+test: $(STAMP) $(BEAM_STAMP)
 	$(VPY) -m pytest -q tests
 
 # Batch scoring with tfx-bsl's RunInference on Beam's DirectRunner, checked against predict().
@@ -31,6 +32,8 @@ $(BEAM_STAMP): setup.py examples/requirements-beam.txt
 	$(BEAM_VENV)/bin/python -m pip install --quiet -r examples/requirements-beam.txt
 	$(BEAM_VENV)/bin/python -m pip install --quiet -e .
 	touch $(BEAM_STAMP)
+
+beam-env: $(BEAM_STAMP)
 
 beam-example: $(BEAM_STAMP)
 	$(BEAM_VENV)/bin/python examples/beam_check.py

@@ -12,10 +12,9 @@ def prefer_bfc_cpu_allocator() -> None:
     glibc gives them back to the operating system, so the next step touches fresh pages and
     every first touch is a page fault. The k-means graphs free and reallocate hundreds of
     megabytes each step: the score blocks of the nearest-center search, the candidate
-    scores of kmeans++. On a 2-core KVM machine with AVX2, a Lloyd step on 500000 x 100
-    points with k=500 took 115000 page faults (about 450 MB of fresh pages) once the process
-    had trained a model before. The BFC allocator keeps freed buffers and reuses them; README
-    "CPU memory" has what that saved.
+    scores of kmeans++. In a process that has trained a model before, every Lloyd step on a
+    large batch pays those faults again. The BFC allocator keeps freed buffers and reuses
+    them; README "CPU memory" has what that saved.
 
     TensorFlow reads the variable once, when it creates its CPU allocator at its first tensor
     or session (not at `import tensorflow`), so this takes effect when `kmeans_estimator` is

@@ -55,7 +55,8 @@ _SOURCE_MODULES = {
     "inputs.inputs": _INPUTS,
     "inputs.numpy_io": ("numpy_input_fn",),
     "inputs.pandas_io": ("pandas_input_fn",),
-    "canned.kmeans": ("KMeansClustering",),
+    # The original's own tests also call its module's `_parse_features_if_necessary`.
+    "canned.kmeans": ("KMeansClustering", "_parse_features_if_necessary"),
 }
 
 
@@ -102,11 +103,15 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
 
 
 def _public_objects():
-    import kmeans_estimator
+    """The objects the alias hands out, by name, each from the module that defines it."""
+    from kmeans_estimator import experimental, export, hooks, inputs, kmeans
+    from kmeans_estimator.estimator import estimator, exporters, run_config, spec, training, warm_start
 
-    objects = {name: getattr(kmeans_estimator, name) for name in _TOP_LEVEL}
-    for module in (kmeans_estimator.export, kmeans_estimator.inputs, kmeans_estimator.experimental):
+    homes = (estimator, exporters, run_config, spec, training, warm_start, hooks)
+    objects = {name: getattr(next(home for home in homes if hasattr(home, name)), name) for name in _TOP_LEVEL}
+    for module in (export, inputs, experimental):
         objects.update((name, getattr(module, name)) for name in module.__all__)
+    objects["_parse_features_if_necessary"] = kmeans._parse_features_if_necessary
     return objects
 
 

@@ -5,13 +5,16 @@ summary written at global step s describes the centers step s started from, thos
 s - 1 Lloyd steps.
 """
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from google.protobuf import text_format
 from tensorboard.backend.event_processing import data_provider, event_accumulator, plugin_event_multiplexer
 from tensorboard.plugins import base_plugin
-from tensorboard.plugins.projector import projector_plugin
+from tensorboard.plugins.projector import projector_config_pb2, projector_plugin
 from werkzeug import test as werkzeug_test
 
 import kmeans_estimator as ke
@@ -134,3 +137,20 @@ def test_without_summaries_nothing_is_added(points, tmp_path):
     accumulator = event_accumulator.EventAccumulator(str(tmp_path))
     accumulator.Reload()
     assert accumulator.Tags()["histograms"] == []
+
+
+def test_the_package_imports_and_writes_projector_files_without_tensorboard(tmp_path):
+    """TensorFlow does not depend on TensorBoard, so neither may the package: with
+    `tensorboard` unimportable, importing it and writing the projector files still work."""
+    program = (
+        "import sys\n"
+        "sys.modules['tensorboard'] = None\n"
+        "from kmeans_estimator.kmeans import summaries\n"
+        f"summaries.write_projector_files({str(tmp_path)!r}, [4, 0, 2])\n"
+    )
+    finished = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300,
+                              check=False)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    config = text_format.Parse((tmp_path / "projector_config.pbtxt").read_text(), projector_config_pb2.ProjectorConfig())
+    assert [(e.tensor_name, e.metadata_path) for e in config.embeddings] == [("clusters", "clusters_metadata.tsv")]
+    assert (tmp_path / "clusters_metadata.tsv").read_text() == "cluster\tcount\n0\t4\n1\t0\n2\t2\n"

@@ -64,6 +64,8 @@ def test_tensorflow_estimator_imports_resolve(tmp_path):
     assert report["loss"] < 1e-6
     assert report["num_predictions"] == 64
     assert report["centers"] == [[0.0, 0.5], [10.0, 10.5]]
+    # Features of a dict are concatenated in sorted key order, as the original's parser did.
+    assert report["parsed_points"] == [[3.0, 1.0], [4.0, 2.0]]
 
 
 def test_tf1_program_with_v2_behaviour_disabled(tmp_path):

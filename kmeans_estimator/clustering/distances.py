@@ -11,7 +11,7 @@ COSINE = "cosine"
 METRICS = (SQUARED_EUCLIDEAN, COSINE)
 
 # How many score entries (rows x centers) one block of the nearest-center search may hold.
-# 2**20 float32 entries is 4 MiB; see nearest_centers for the measurements behind it.
+# 2**20 float32 entries is 4 MiB; benchmarks/RESULTS.md has the measurements behind it.
 _BLOCK_ENTRIES = 2**20
 
 
@@ -58,11 +58,10 @@ def row_squared_norms(points: tf.Tensor) -> tf.Tensor:
     beside the points for 500000 x 100 float32, which with oneDNN on (TensorFlow's default
     on x86) the CPU allocator then keeps in the process. A batch of more than `_BLOCK_ENTRIES`
     values therefore takes one Euclidean-norm reduction, which reads the points once and
-    writes only the n norms (7 ms against 20 ms for that batch on the development machine,
-    16 ms for the squares taken block by block), squared back, which can differ from the
-    sum of squares in the last bit. Smaller batches take the square and the sum: the
-    Euclidean norm of 1024 x 100 points took 50 us to 1.5 ms (a step of mini-batch training
-    takes about 1 ms), the square and the sum 25-75 us.
+    writes only the n norms (faster there than the square and the sum, whole or block by
+    block), squared back, which can differ from the sum of squares in the last bit. Smaller
+    batches take the square and the sum, quick and steady at that size, where the norm
+    reduction's time varies by up to a whole mini-batch step.
 
     Args:
       points: `[n, d]` float tensor; n may be unknown while building the graph.
@@ -91,13 +90,11 @@ def _by_row_blocks(
 
     `compute_block` maps `[rows, d]` rows to a tuple of `[rows]` tensors of `dtypes`. Inputs
     of at most `block_rows` rows are done without a loop: decided while building the graph
-    when n is known, at run time (a `tf.cond`) when it is not. The loop's machinery cost
-    more than the product itself for a 1024 x 100 mini-batch.
+    when n is known, at run time (a `tf.cond`) when it is not. The loop's machinery costs
+    more than the product itself for a mini-batch.
 
     A one-block input is not split further for the second core: two halves side by side
-    were faster on a cached batch (542 against 747 us for 1024 x 100 points, k=100) but
-    slower under a real input pipeline, which needs that core (1.26-1.46 ms a mini-batch
-    step against 0.91-1.13 ms through numpy_input_fn).
+    win on a cached batch but lose under a real input pipeline, which needs that core.
     """
     outputs = by_row_count(
         points, block_rows,
@@ -116,8 +113,8 @@ def _loop_over_row_blocks(
     """The loop of `_by_row_blocks`.
 
     Blocks are cut by `rows.row_range`, views of the batch when `block_rows` is a multiple
-    of `rows.ALIGNED_ROWS` (as the defaults are). `points[start:stop]` copied every block
-    for d=100 float32: 16 against 6 ms a pass over n=500000 rows.
+    of `rows.ALIGNED_ROWS` (as the defaults are). `points[start:stop]` would copy every
+    block whose rows are not a multiple of 64 bytes, which makes a pass markedly slower.
     """
     num_rows = tf.shape(points)[0]
     num_blocks = (num_rows + block_rows - 1) // block_rows
@@ -143,29 +140,42 @@ def _loop_over_row_blocks(
 
 def _scoring_centers(centers: tf.Tensor, metric: str) -> tuple[tf.Tensor, tf.Tensor | None]:
     """Returns (scaled centers, per-center bias) such that the score of point x and center c
-    is `x . scaled_c + bias_c`, which orders centers like the distance does.
+    is `x . scaled_c + bias_c`, highest for the nearest center.
 
-    Squared Euclidean: ||x - c||^2 = ||x||^2 + (||c||^2 - 2 x.c), the part in brackets is the
-    score. Cosine: 1 - cos = 1 + (-x.c) for unit vectors, so the score is -x.c and no bias.
+    Squared Euclidean: ||x - c||^2 = ||x||^2 - (2 x.c - ||c||^2), the part in brackets is the
+    score. Cosine: 1 - cos = 1 - x.c for unit vectors, so the score is x.c and no bias. The
+    scores are the exact negations of `||c||^2 - 2 x.c` and `-x.c` (a sign is exact in
+    floating point), so the highest score picks the center the lowest distance would.
     """
     if metric == COSINE:
-        return -tf.math.l2_normalize(centers, axis=1), None
-    return -2.0 * centers, tf.reduce_sum(tf.square(centers), axis=1)
+        return tf.math.l2_normalize(centers, axis=1), None
+    return 2.0 * centers, -tf.reduce_sum(tf.square(centers), axis=1)
+
+
+def _distances_from_scores(scores: tf.Tensor, metric: str, squared_norms: tf.Tensor | None) -> tf.Tensor:
+    """Distances from scores: `1 - score` for cosine, `||x||^2 - score` clipped at 0 otherwise
+    (`squared_norms` shaped to broadcast against `scores`)."""
+    if metric == COSINE:
+        return 1.0 - scores
+    return tf.maximum(squared_norms - scores, 0.0)
 
 
 def _nearest_in_block(
     block: tf.Tensor, scaled_centers: tf.Tensor, bias: tf.Tensor | None
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """The index of each row's best-scoring center and that score (see `_scoring_centers`)."""
+    """The index of each row's best-scoring center and that score (see `_scoring_centers`).
+
+    `top_k(k=1)` returns the first of the highest scores, the lowest index on ties as
+    `argmin` does, and its value in the same op. On CPU it is a vectorized maximum and a
+    scan of each row up to it, where `ArgMin` compares index-value pairs one by one, which
+    is slower (figures in benchmarks/RESULTS.md, "Design measurements").
+    """
     scores = tf.matmul(block, scaled_centers, transpose_b=True)
     if bias is not None:
         # A BiasAdd right after the product is fused into it by TensorFlow's graph rewriter.
         scores = tf.nn.bias_add(scores, bias)
-    # An int32 ArgMin and a gather of the winning scores, instead of an int64 ArgMin and a
-    # second pass over the scores for their minimum: 3-5% of a Lloyd step at n=500000,
-    # d=100, k=500 on the development machine.
-    indices = tf.argmin(scores, axis=1, output_type=tf.int32)
-    return tf.cast(indices, tf.int64), tf.gather(scores, indices, axis=1, batch_dims=1)
+    best_scores, indices = tf.math.top_k(scores, k=1, sorted=False)
+    return tf.cast(indices[:, 0], tf.int64), best_scores[:, 0]
 
 
 def nearest_centers(
@@ -177,14 +187,12 @@ def nearest_centers(
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Finds the nearest center of every point and the distance to it.
 
-    Scores `||c||^2 - 2 x.c` (or `-x.c` for cosine) are computed block by block of rows, so
-    the full `[n, k]` matrix is never held; `||x||^2` (see `row_squared_norms`, taken for the
-    whole batch at once) is added to the winning scores only.
-    Measured on the shared 2-core development machine (float32, n=500000, d=100, k=500, best
-    of 6 runs, three settings of the loop's parallelism): unblocked 0.40-0.43 s while holding a
-    1 GB score matrix; blocks of 1024 rows 0.45-0.56 s, 2048 rows 0.40-0.43 s, 4096 rows
-    0.39-0.44 s, 8192 rows 0.40-0.47 s, 16384 rows 0.41-0.48 s. The default block therefore
-    holds about 2**20 scores (4 MiB in float32): 2096 rows for k=500.
+    Scores `2 x.c - ||c||^2` (or `x.c` for cosine) are computed block by block of rows, so
+    the full `[n, k]` matrix is never held; each row's highest score is subtracted from
+    `||x||^2` (see `row_squared_norms`, taken for the whole batch at once) only. Blocks of a
+    few thousand rows run about as fast as one product over the whole batch, which holds all
+    `[n, k]` scores at once; smaller blocks are slower. The default block therefore holds
+    about 2**20 scores (4 MiB in float32): 2096 rows for k=500.
 
     Args:
       points: `[n, d]` float tensor, already passed through `prepare_points`; n may be
@@ -216,11 +224,9 @@ def nearest_centers(
             lambda block: _nearest_in_block(block, scaled_centers, bias),
             (tf.int64, points.dtype),
         )
-        if metric == COSINE:
-            return indices, 1.0 + best_scores
-        if squared_norms is None:
+        if metric == SQUARED_EUCLIDEAN and squared_norms is None:
             squared_norms = row_squared_norms(points)
-        return indices, tf.maximum(best_scores + squared_norms, 0.0)
+        return indices, _distances_from_scores(best_scores, metric, squared_norms)
 
 
 def pairwise_distances(
@@ -248,8 +254,9 @@ def pairwise_distances(
     with tf.name_scope("pairwise_distances"):
         scaled_centers, bias = _scoring_centers(centers, metric)
         scores = tf.matmul(points, scaled_centers, transpose_b=True)
-        if metric == COSINE:
-            return 1.0 + scores
-        if squared_norms is None:
+        if bias is not None:
+            scores = scores + bias
+        if metric == SQUARED_EUCLIDEAN and squared_norms is None:
             squared_norms = tf.reduce_sum(tf.square(points), axis=1)
-        return tf.maximum(scores + bias + squared_norms[:, tf.newaxis], 0.0)
+        return _distances_from_scores(
+            scores, metric, None if squared_norms is None else squared_norms[:, tf.newaxis])

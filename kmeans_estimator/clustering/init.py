@@ -48,8 +48,8 @@ def random_init(
     """Chooses distinct rows of `points`, none equal to a row of `existing`, uniformly at random.
 
     A sample of `num_to_choose` rows is taken first; only when it holds a duplicate are the
-    distinct rows of the whole batch found (0.66 s at 500000 x 100, where the sample takes
-    microseconds) and the choice made among them.
+    distinct rows of the whole batch found (a search of every row for repeats, where the
+    sample reads only the rows it takes) and the choice made among them.
 
     Args:
       points: `[n, d]` float tensor.
@@ -123,8 +123,8 @@ def _sample_proportional(
     Inverse transform sampling in two levels: a block of 1024 rows is drawn by a binary
     search on the float64 running sum of the blocks' sums, then a row of that block by a
     binary search on the running sum of its masses. Rows of zero mass are never drawn. A
-    running sum over all n masses took 3.6 ms of each ~24 ms kmeans++ round at n=500000 on
-    the development machine (TensorFlow's Cumsum is sequential); the block sums are one
+    running sum over all n masses is one sequential pass (TensorFlow's Cumsum is), a
+    sizeable part of a kmeans++ round on a large batch; the block sums are one
     vectorized pass. Each draw holds its block's running sum (8 KiB), so this is for few
     draws per call, as kmeans++ makes. When all masses are zero, the draws follow
     `fallback` (same shape, not all zero) or, without it, are uniform.
@@ -195,8 +195,7 @@ def _best_candidate(
     `candidates_as_rows`. `[n, c]` is compiled by XLA (see `_BEST_CANDIDATE`), which fuses
     the bias, the minimum and the sums into one pass over the product; `[c, n]` op by op is
     faster for up to `_MAX_FEW_CANDIDATES` candidates, where Eigen's `[c, n]` product beats
-    XLA's `[n, c]` one (24 ms against 26-29 ms a round for 3 candidates at n=500000, d=100
-    on the development machine).
+    XLA's `[n, c]` one.
     """
     if candidates_as_rows:
         reduced = tf.minimum(min_scores, _candidate_scores_by_rows(points, candidates, metric))
@@ -213,9 +212,8 @@ def _best_candidate(
 
 _MAX_FEW_CANDIDATES = 3
 
-# On the shared 2-core development machine, n=500000, d=100 and 8 candidates: 23 ms a round
-# compiled against 47 ms for the same ops run one by one (69 ms with the candidates as the
-# rows of the product); the product alone takes 27 ms as [n, c] and 55 ms as [c, n].
+# Beyond _MAX_FEW_CANDIDATES, the compiled [n, c] step beats the same ops run one by one in
+# either layout, and the [n, c] product alone beats the [c, n] one.
 _BEST_CANDIDATE = tf.function(_best_candidate, jit_compile=True, autograph=False)
 
 
@@ -287,12 +285,7 @@ def kmeans_plus_plus_init(
     with probability proportional to their distance D(x) to the nearest chosen center (1 - cos
     for the cosine metric), "best" meaning it leaves the smallest sum of min(D, distance to the
     candidate). All candidates of a round are scored with one matrix product against the
-    batch, so each center costs one pass over it. On the shared 2-core development machine,
-    n=500000, d=100, k=500 with 8 candidates take 8.6-11 s with AVX-512: 16-22 ms a round, 13-15
-    ms of it the XLA-compiled [n, c] step, 59 ms a round before that step. With AVX2 only they
-    take about 20 s, about 40 ms a round, 26-30 ms of it the product alone. scikit-learn's
-    kmeans_plusplus took 34-94 s on those machines and the original Estimator 171 s. With 3
-    candidates a round took 15-17 ms with AVX-512.
+    batch, so each center costs one pass over it, most of it the product.
 
     Args:
       points: `[n, d]` float tensor, already passed through `distances.prepare_points`.
@@ -331,10 +324,8 @@ def kmeans_parallel_init(
     with probability `min(1, l * D(x) / phi)`, `l = oversampling_factor * k`, D the distance to
     the nearest candidate so far and phi their sum. Candidates are weighted by how many rows
     are nearest to them and reduced to k by weighted kmeans++. When fewer than k candidates
-    come out, all of them are kept and uniformly random rows make up the rest. Takes about
-    10 s for n=500000, d=100, k=500 on the shared 2-core development machine (20 s before the
-    weighted kmeans++ over the ~5k candidates used the XLA-compiled step), most of it in the
-    products of all points with the candidates.
+    come out, all of them are kept and uniformly random rows make up the rest. Most of its
+    time goes to the products of all points with the candidates.
 
     Args:
       points: `[n, d]` float tensor, already passed through `distances.prepare_points`.

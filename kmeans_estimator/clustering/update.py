@@ -21,13 +21,12 @@ _COMPILED_ROW_BITS = 4
 def compiled_row_count(num_rows):
     """How many leading rows of a batch of `num_rows` the compiled sums take.
 
-    XLA compiles its function anew for every new shape (60-100 ms each on the development
-    machine, against well under a millisecond for a 1024-point mini-batch), so batches whose
-    size changes from step to step must not each get a shape of their own. The count kept
-    is `num_rows` with all but its 4 highest bits cleared: at least 8/9 of the rows, at most
-    8 distinct counts between two powers of two, and `num_rows` itself for the usual sizes
-    (1024, 500000 = 0b1111010000100100000 keeps 491520). The rest of the rows are summed op
-    by op.
+    XLA compiles its function anew for every new shape, which costs far more than the sums
+    of a mini-batch themselves, so batches whose size changes from step to step must not
+    each get a shape of their own. The count kept is `num_rows` with all but its 4 highest
+    bits cleared: at least 8/9 of the rows, at most 8 distinct counts between two powers of
+    two, and `num_rows` itself for the usual sizes (1024, 500000 = 0b1111010000100100000
+    keeps 491520). The rest of the rows are summed op by op.
 
     Args:
       num_rows: a Python int, or a scalar int32 tensor, at least 0.
@@ -49,9 +48,8 @@ def _segment_sums(points: tf.Tensor, indices: tf.Tensor, num_clusters: int):
             tf.math.unsorted_segment_sum(tf.ones_like(indices, points.dtype), indices, num_clusters))
 
 
-# On the shared 2-core development machine, float32, d=100: 16 against 47-54 ms (TensorFlow's
-# scatter-add in two halves side by side) for n=500000, k=500 as two compiled halves; 45-60
-# against 160-280 us for n=1024, k=100; 0.7-0.8 against 6 ms for n=50000, k=50.
+# XLA's segment sum beats TensorFlow's scatter-add from mini-batches to full batches (see
+# cluster_sums_and_counts).
 _COMPILED_SEGMENT_SUMS = tf.function(_segment_sums, jit_compile=True, autograph=False)
 
 
@@ -89,13 +87,9 @@ def cluster_sums_and_counts(
     side by side for large batches), the few rows left over by TensorFlow's scatter-add; a
     batch known while building the graph to hold fewer than `_HALVES_MIN_POINTS` rows is
     summed by the scatter-add alone, which keeps small train() calls from paying for the
-    function's tracing and compiling.
-    Measured on the shared 2-core development machine (float32, ms per call; compiled /
-    scatter-add / one-hot product / `unsorted_segment_sum` op by op): n=500000 d=100 k=500:
-    13-16 / 47-54 (in halves) / 340 / 96; n=500000 d=100 k=16: 8-11 / 21-23 / - / -;
-    n=65536 d=100 k=10: 0.7-0.9 / 2.6-3.3 / 4.8 / -; n=10000 d=20 k=20: 0.06-0.13 / 0.5-0.7
-    / - / -; n=1024 d=100 k=100: 0.05-0.09 / 0.14-0.28 / 0.26-0.31 / 0.19-0.33. Only tiny
-    batches (n=500, d=2, k=5: 0.03-0.1 against 0.02-0.05 ms) lose a few microseconds.
+    function's tracing and compiling. The compiled sum beats the scatter-add, a one-hot
+    product and `unsorted_segment_sum` op by op on every batch but tiny ones, which lose
+    next to nothing.
 
     Args:
       points: `[n, d]` float tensor.
@@ -112,7 +106,7 @@ def cluster_sums_and_counts(
         if static_rows is not None:
             if static_rows < _HALVES_MIN_POINTS:
                 # Known to be small: tracing and compiling the function into this call's
-                # graph (~0.15 s a train() call) would cost more than it saves per step.
+                # graph would cost a train() call more than it saves per step.
                 return _scatter_sums(points, indices, num_clusters)
             compiled_rows = compiled_row_count(static_rows)
             if compiled_rows == static_rows:

@@ -2,8 +2,8 @@
 
 TensorFlow's `FileWriterCache` makes each writer with the whole default graph, so a
 training set captured with `tf.constant` or `Dataset.from_tensor_slices` went into
-the event file on every call: 160 MB of events and 1.5 s of one `train()` call for
-200000 x 100 points. These writers start without a graph; the training graph is
+the event file on every call: each call wrote the data set out again, swelling the
+file and slowing the call. These writers start without a graph; the training graph is
 added with its large constants stripped (`add_graph`), as in `graph.pbtxt`.
 """
 import collections

@@ -4,9 +4,9 @@ Training hooks here are `ScheduledHook`s: they act on some steps only and say
 which, so the training loop (`training_loop.py`) runs every other step without
 any hook. TensorFlow's StopAtStepHook, StepCounterHook, SummarySaverHook,
 LoggingTensorHook, NanTensorHook and CheckpointSaverHook each fetch the global
-step or the loss on every step, which put ~0.4 ms of Python on each 1.5 ms
-mini-batch step; their jobs are done here by hooks that read what the loop
-hands them after each step. The checkpoint hook also writes `graph.pbtxt` and
+step or the loss on every step, which makes every mini-batch step a hooked
+run (see `training_loop` for its cost); their jobs are done here by hooks that
+read what the loop hands them after each step. The checkpoint hook also writes `graph.pbtxt` and
 `.meta` files with large constants stripped.
 """
 import re

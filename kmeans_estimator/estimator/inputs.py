@@ -206,8 +206,8 @@ def _as_columns(value, name):
 
 
 # Batches are handed from Python to TensorFlow in groups of about this many bytes: one
-# generator call per group instead of per batch (a call costs about 0.7 ms, as much as a
-# whole mini-batch k-means step on 1024 x 100 points).
+# generator call per group instead of per batch (a call costs about as much as a whole
+# mini-batch k-means step).
 _GROUP_BYTES = 8 << 20
 
 
@@ -243,7 +243,7 @@ def _take_rows(column, rows):
         return column[rows]
     if column.dtype.kind == "S":
         return np.take(column, rows, axis=0)
-    # np.take gathers about twice as fast as fancy indexing; "clip" lets it write into
+    # np.take gathers faster than fancy indexing; "clip" lets it write into
     # `out` directly (the default mode buffers), and the indices are valid anyway.
     out = _aligned_empty((len(rows),) + column.shape[1:], column.dtype)
     return np.take(column, rows, axis=0, out=out, mode="clip")
@@ -313,9 +313,9 @@ def numpy_input_fn(
     C-contiguous and starts on a 64-byte boundary, so an array that is not is
     copied once, here, into one that is. Without that copy, TensorFlow would
     copy the whole data set into every session (and its allocator would keep
-    those copies): 500000 x 100 float32 points cost about 190 MB more per
-    train() call in peak memory. Shuffled batches are gathered into aligned
-    arrays as well, so TensorFlow does not copy them again.
+    those copies), which raises peak memory by about the data set's size.
+    Shuffled batches are gathered into aligned arrays as well, so TensorFlow
+    does not copy them again.
 
     Batches hold `batch_size` rows, except the last of each epoch, which holds
     what is left. With shuffle, every epoch visits the rows in a new random

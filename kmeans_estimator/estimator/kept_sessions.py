@@ -1,11 +1,11 @@
 """Graphs and sessions kept from one Estimator call for the next call of the same mode.
 
-tf.estimator built a new graph and a new session for every call: on the 100-point
-example of the original's docs, building the k-means graph and creating its session
-were ~85% of each 0.3 s `train()` call. When the caller's input_fn builds the same
-input graph again, the model graph built from it would be the same too (for an
-Estimator whose model_fn depends on nothing else, see `Estimator.reuses_graphs`),
-so the call runs in the graph and session kept from the last call of its mode instead.
+tf.estimator built a new graph and a new session for every call: on a small input,
+building the k-means graph and creating its session were most of a `train()` call.
+When the caller's input_fn builds the same input graph again, the model graph built
+from it would be the same too (for an Estimator whose model_fn depends on nothing
+else, see `Estimator.reuses_graphs`), so the call runs in the graph and session kept
+from the last call of its mode instead.
 
 What a kept session shares with a new one, and what it does not:
 - Global variables come from the latest checkpoint of the model directory, restored
@@ -29,7 +29,7 @@ import threading
 import tensorflow as tf
 
 # Constants of a kept graph live in the graph and in its session: beyond this the memory
-# kept per mode is not worth the ~0.2 s saved per call (such calls take seconds anyway).
+# kept per mode is not worth the graph building saved per call (other work dominates then).
 MAX_KEPT_CONSTANT_BYTES = 16 << 20
 
 # Words in the types of ops whose random state a rebuilt graph would restart and a kept

@@ -1,7 +1,7 @@
 """The training loop: steps go through the session's hooks only when a hook needs them.
 
-A hooked `MonitoredSession.run` costs ~0.4 ms of Python per step (hook calls,
-fetch merging and parsing), a quarter of a 1024-point mini-batch step. Steps on
+A hooked `MonitoredSession.run` adds Python to every step (hook calls, fetch
+merging and parsing), a sizeable share of a mini-batch step. Steps on
 which no hook is due therefore run as one callable of the raw session, reached
 through `MonitoredSession.run_step_fn`, TensorFlow's own door to it.
 """

@@ -9,9 +9,6 @@ import contextlib
 import os
 
 import tensorflow as tf
-from google.protobuf import text_format
-from tensorboard.plugins.projector import metadata as projector_metadata
-from tensorboard.plugins.projector import projector_config_pb2
 
 from kmeans_estimator.estimator import checkpoints
 from kmeans_estimator.estimator.hooks import ScheduledHook
@@ -20,7 +17,8 @@ from kmeans_estimator.kmeans.features import COMPUTE_DTYPE
 
 SIZES_TAG = "centers/points_per_cluster"
 SHIFT_TAG = "centers/shift"
-PROJECTOR_CONFIG_FILENAME = projector_metadata.PROJECTOR_FILENAME
+# The file name TensorBoard's projector plugin looks for in a log directory.
+PROJECTOR_CONFIG_FILENAME = "projector_config.pbtxt"
 METADATA_FILENAME = "clusters_metadata.tsv"
 METADATA_HEADER = ("cluster", "count")
 # Local variables: the batch counts and centers of the last summary, and whether this
@@ -87,17 +85,21 @@ def add_training_summaries(num_clusters, centers_now, nearest, device=None):
     return SummaryState(last_counts, written)
 
 
-def projector_config(metadata_filename=METADATA_FILENAME):
-    """The `ProjectorConfig` showing the `clusters` variable labeled by `metadata_filename`.
+def projector_config_text(metadata_filename=METADATA_FILENAME):
+    """The text form of the projector's `ProjectorConfig` showing the `clusters` variable
+    labeled by `metadata_filename`.
 
-    The checkpoint is left unset: TensorBoard's projector reads the latest checkpoint of
-    the directory holding the config.
+    Written as text so that the package needs no TensorBoard installed (TensorFlow does not
+    depend on it); the tests parse it with TensorBoard's own projector plugin. The checkpoint
+    is left unset: the projector reads the latest checkpoint of the directory holding the config.
     """
-    config = projector_config_pb2.ProjectorConfig()
-    embedding = config.embeddings.add()
-    embedding.tensor_name = variables.CLUSTER_CENTERS_VAR_NAME
-    embedding.metadata_path = metadata_filename
-    return config
+    return (f"embeddings {{\n  tensor_name: {_quoted(variables.CLUSTER_CENTERS_VAR_NAME)}\n"
+            f"  metadata_path: {_quoted(metadata_filename)}\n}}\n")
+
+
+def _quoted(text):
+    """`text` as a protobuf text-format string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def metadata_text(counts):
@@ -114,8 +116,7 @@ def write_projector_files(model_dir, counts):
     partial file nor a config naming a missing table.
     """
     checkpoints.replace_file(os.path.join(model_dir, METADATA_FILENAME), metadata_text(counts), "w")
-    config_text = text_format.MessageToString(projector_config())
-    checkpoints.replace_file(os.path.join(model_dir, PROJECTOR_CONFIG_FILENAME), config_text, "w")
+    checkpoints.replace_file(os.path.join(model_dir, PROJECTOR_CONFIG_FILENAME), projector_config_text(), "w")
 
 
 class ProjectorHook(ScheduledHook):

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 import tensorflow_estimator as tfe
+from tensorflow_estimator.python.estimator.canned import kmeans as kmeans_lib
 from tensorflow_estimator.python.estimator.canned.kmeans import KMeansClustering
 from tensorflow_estimator.python.estimator.export import export_lib
 
@@ -41,7 +42,14 @@ predictions = [float(p["y"]) for p in regressor.predict(eval_input)]
 points = np.array([[0, 0], [0, 1], [10, 10], [10, 11]], np.float32)
 kmeans = KMeansClustering(2, model_dir=os.path.join(model_dir, "kmeans"), use_mini_batch=False, seed=1)
 kmeans.train(lambda: tf.constant(points), steps=3)
+# The original's own tests call its module's feature parser.
+with tf.Graph().as_default():
+    parsed = kmeans_lib._parse_features_if_necessary({"b": tf.constant([[1.0], [2.0]]), "a": tf.constant([[3.0], [4.0]])}, None)
+    with tf.compat.v1.Session() as session:
+        parsed_points = session.run(parsed).tolist()
+
 print(json.dumps({
+    "parsed_points": parsed_points,
     "weight": float(regressor.get_variable_value("weight")),
     "loss": float(metrics["loss"]),
     "num_predictions": len(predictions),
