@@ -122,7 +122,8 @@ def build_input_graph(input_fn, mode, config, params, feeds=None):
         with tf.device("/cpu:0"):
             result = inputs.call_input_fn(input_fn, mode, params, config)
             rebuild = None if feeds else fed_constants.rebuild_feeding_constants(result)
-            features, labels, input_hooks = inputs.parse_input_fn_result(result, feeds)
+            if rebuild is None:
+                features, labels, input_hooks = inputs.parse_input_fn_result(result, feeds)
     if rebuild is not None:
         return build_input_graph(rebuild.input_fn, mode, config, params, rebuild.feeds)
     if mode == ModeKeys.PREDICT:
