@@ -7,6 +7,7 @@ session copies, and which keeps the graph from being kept for the next call
 their values when its iterator starts, reads the same batches from a small graph.
 """
 import collections
+import itertools
 
 import tensorflow as tf
 
@@ -78,8 +79,11 @@ def rebuild_feeding_constants(result):
     graph_def = graph.as_graph_def()
     if kept_sessions.calls_python(graph_def):
         return None
-    step_ops = {op.name for op in graph.get_operations()
-                if op.name == step.op.name or op.name.startswith(step.op.name + "/")}
+    # The ops the global step was made of, made before anything of the input; the new graph
+    # holds them already.
+    step_ops = set(itertools.takewhile(
+        lambda name: name == step.op.name or name.startswith(step.op.name + "/"),
+        (op.name for op in graph.get_operations())))
     imported = tf.compat.v1.GraphDef()
     imported.versions.CopyFrom(graph_def.versions)
     imported.library.CopyFrom(graph_def.library)
