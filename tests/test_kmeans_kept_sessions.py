@@ -45,3 +45,27 @@ def test_a_callable_initialization_is_never_kept(points, tmp_path):
     model = ke.KMeans(num_clusters=3, initial_clusters=first_points, model_dir=str(tmp_path))
     assert not model.reuses_graphs()
     assert ke.KMeans(num_clusters=3).reuses_graphs()
+
+
+def test_fed_constants_in_kept_graphs_change_no_result(tmp_path):
+    """A dataset of 1.2 MB of points is fed (fed_constants) and kept; the same dataset in a
+    graph that cannot be rebuilt (something in a collection) holds them as a constant."""
+    large = np.random.default_rng(2).normal(size=(3000, 100)).astype(np.float32)
+
+    def input_fn(fed):
+        def dataset():
+            if not fed:
+                tf.compat.v1.add_to_collection("unrelated", 0)
+            return tf.data.Dataset.from_tensor_slices(large).repeat().batch(100)
+
+        return dataset
+
+    results = []
+    for cls, fed in ((ke.KMeans, True), (NeverKept, False)):
+        model = cls(num_clusters=4, seed=3, use_mini_batch=True, model_dir=str(tmp_path / str(fed)))
+        centers = []
+        for _ in range(2):
+            model.train(input_fn(fed), steps=3)
+            centers.append(model.cluster_centers())
+        results.append(centers)
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-6)

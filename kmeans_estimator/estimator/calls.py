@@ -12,7 +12,8 @@ import tensorflow as tf
 from absl import logging
 
 from kmeans_estimator.estimator import (
-    checkpoints, distributed, event_files, hooks as estimator_hooks, inputs, kept_sessions, warm_start,
+    checkpoints, distributed, event_files, fed_constants, hooks as estimator_hooks, inputs, kept_sessions,
+    warm_start,
 )
 from kmeans_estimator.estimator.spec import ModeKeys
 from kmeans_estimator.estimator.training_loop import TrainingLoop, step_fetches
@@ -95,18 +96,22 @@ class ModelGraph:
         self.prepared = {}
 
 
-InputGraph = collections.namedtuple("InputGraph", ["graph", "features", "labels", "input_hooks"])
+InputGraph = collections.namedtuple("InputGraph", ["graph", "features", "labels", "input_hooks", "feeds"])
 
 
-def build_input_graph(input_fn, mode, config, params):
+def build_input_graph(input_fn, mode, config, params, feeds=None):
     """Builds a new graph holding the global step and the input pipeline, on the CPU.
 
     A training graph's global step and input are built under the training device
     function, as tf.estimator built them: on a cluster, the global step goes to a ps
     task and the input to this task's CPU.
 
+    A dataset whose pipeline holds large constants is built again, in a new graph where
+    they are placeholders fed their values, `feeds`, when its iterator starts
+    (`fed_constants`): the same batches from a graph without the data.
+
     Returns:
-      An `InputGraph`; its labels are None in PREDICT mode.
+      An `InputGraph`; its labels are None in PREDICT mode, its feeds {} if none.
     """
     graph = tf.Graph()
     device_fn = _device_fn(config, mode) if mode == ModeKeys.TRAIN else None
@@ -116,10 +121,14 @@ def build_input_graph(input_fn, mode, config, params):
         tf.compat.v1.train.get_or_create_global_step()
         with tf.device("/cpu:0"):
             result = inputs.call_input_fn(input_fn, mode, params, config)
-            features, labels, input_hooks = inputs.parse_input_fn_result(result)
+            rebuild = None if feeds else fed_constants.rebuild_feeding_constants(result)
+            if rebuild is None:
+                features, labels, input_hooks = inputs.parse_input_fn_result(result, feeds)
+    if rebuild is not None:
+        return build_input_graph(rebuild.input_fn, mode, config, params, rebuild.feeds)
     if mode == ModeKeys.PREDICT:
         labels = None
-    return InputGraph(graph, features, labels, list(input_hooks))
+    return InputGraph(graph, features, labels, list(input_hooks), feeds or {})
 
 
 def add_model(input_graph, build_spec, mode, config):
@@ -367,20 +376,8 @@ def run_evaluation(model, config, hooks, steps, checkpoint_path, eval_dir, kept=
             while not session.should_stop():
                 session.run(prepared.update_op)
         results = final_hook.final_ops_values
-        _write_eval_summaries(eval_dir, results)
+        event_files.add_evaluation(eval_dir, results)
     return results
-
-
-def _write_eval_summaries(eval_dir, results):
-    """Writes the scalar metrics as TensorBoard events at the evaluated global step."""
-    values = [
-        tf.compat.v1.Summary.Value(tag=name, simple_value=float(value))
-        for name, value in sorted(results.items())
-        if name != "global_step" and np.ndim(value) == 0 and np.issubdtype(np.asarray(value).dtype, np.number)
-    ]
-    writer = event_files.writer(eval_dir)
-    writer.add_summary(tf.compat.v1.Summary(value=values), int(results["global_step"]))
-    writer.flush()
 
 
 def _select_predictions(predictions, predict_keys):

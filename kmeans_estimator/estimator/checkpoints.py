@@ -164,6 +164,25 @@ def has_large_constant(graph, max_bytes=MAX_WRITTEN_CONSTANT_BYTES):
     return False
 
 
+def is_large_constant(node, max_bytes=MAX_WRITTEN_CONSTANT_BYTES):
+    """Whether the NodeDef `node` is a constant whose value takes more than `max_bytes`."""
+    if node.op != "Const":
+        return False
+    value = node.attr["value"].tensor
+    # The length of a numeric value's packed bytes is at hand, where ByteSize walks the value.
+    return len(value.tensor_content) > max_bytes or value.ByteSize() > max_bytes
+
+
+def make_placeholder(node):
+    """Turns the Const NodeDef `node` into a Placeholder of its name, dtype and shape, in place."""
+    dtype = node.attr["dtype"].type
+    shape = node.attr["value"].tensor.tensor_shape
+    node.op = "Placeholder"
+    node.attr.clear()
+    node.attr["dtype"].type = dtype
+    node.attr["shape"].shape.CopyFrom(shape)
+
+
 def strip_large_constants(graph_def, max_bytes=MAX_WRITTEN_CONSTANT_BYTES):
     """Returns a copy of `graph_def` whose constants over `max_bytes` became placeholders.
 
@@ -174,17 +193,8 @@ def strip_large_constants(graph_def, max_bytes=MAX_WRITTEN_CONSTANT_BYTES):
     stripped = tf.compat.v1.GraphDef()
     stripped.CopyFrom(graph_def)
     for node in stripped.node:
-        if node.op != "Const":
-            continue
-        value = node.attr["value"].tensor
-        if value.ByteSize() <= max_bytes:
-            continue
-        dtype = node.attr["dtype"].type
-        shape = value.tensor_shape
-        node.op = "Placeholder"
-        node.attr.clear()
-        node.attr["dtype"].type = dtype
-        node.attr["shape"].shape.CopyFrom(shape)
+        if is_large_constant(node, max_bytes):
+            make_placeholder(node)
     return stripped
 
 

@@ -10,6 +10,7 @@ import collections
 import threading
 import time
 
+import numpy as np
 import tensorflow as tf
 
 # Writers of the directories used last; older ones are closed (each holds a thread and a file).
@@ -53,3 +54,16 @@ def add_graph(output_dir, graph_def, digest):
     # An Event of our own: FileWriter.add_graph(graph_def=...) logs a deprecation warning.
     event = tf.compat.v1.Event(wall_time=time.time(), graph_def=graph_def.SerializeToString())
     writer(output_dir).add_event(event)
+
+
+def add_evaluation(output_dir, results):
+    """Adds an evaluation's scalar metrics (`results`, {name: value} with its
+    "global_step") to the event file of `output_dir`, at that step."""
+    values = [
+        tf.compat.v1.Summary.Value(tag=name, simple_value=float(value))
+        for name, value in sorted(results.items())
+        if name != "global_step" and np.ndim(value) == 0 and np.issubdtype(np.asarray(value).dtype, np.number)
+    ]
+    found = writer(output_dir)
+    found.add_summary(tf.compat.v1.Summary(value=values), int(results["global_step"]))
+    found.flush()

@@ -76,14 +76,15 @@ def call_input_fn(input_fn, mode, params, config):
 
 
 class _DatasetInitializerHook(tf.compat.v1.train.SessionRunHook):
-    """Starts (and on every new session, restarts) a dataset iterator."""
+    """Starts (and on every new session, restarts) a dataset iterator, feeding `feeds`."""
 
-    def __init__(self, iterator):
+    def __init__(self, iterator, feeds=None):
         self._initializer = iterator.initializer
+        self._feeds = feeds or None
 
     def after_create_session(self, session, coord):
         del coord  # The initializer runs once, synchronously; nothing to coordinate.
-        session.run(self._initializer)
+        session.run(self._initializer, feed_dict=self._feeds)
 
 
 def _describe(value):
@@ -122,7 +123,7 @@ def _check_tensors(value, role):
             )
 
 
-def parse_input_fn_result(result):
+def parse_input_fn_result(result, feeds=None):
     """Splits what an input_fn returned into features, labels and hooks.
 
     Accepted results: a Tensor (features, no labels); a dict of Tensors
@@ -134,6 +135,8 @@ def parse_input_fn_result(result):
 
     Args:
       result: the value returned by `call_input_fn`.
+      feeds: None, or {tensor name: value} to feed when a dataset's iterator is
+        initialized (its large constants, see `fed_constants`).
 
     Returns:
       A `(features, labels, hooks)` triple: features a Tensor or dict of
@@ -150,7 +153,7 @@ def parse_input_fn_result(result):
     value = result
     if isinstance(result, tf.data.Dataset):
         iterator = tf.compat.v1.data.make_initializable_iterator(result)
-        hooks.append(_DatasetInitializerHook(iterator))
+        hooks.append(_DatasetInitializerHook(iterator, feeds))
         value = iterator.get_next()
     if isinstance(value, (tuple, list)):
         if len(value) != 2:

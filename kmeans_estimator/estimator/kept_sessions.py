@@ -18,9 +18,12 @@ What a kept session shares with a new one, and what it does not:
   functions (`py_func`, `Dataset.from_generator`: never judged equal), more than
   `MAX_KEPT_CONSTANT_BYTES` of constants, or, with `RunConfig.tf_random_seed` set,
   stateful random ops (a new graph would restart their sequence) are never kept.
+  A dataset's large constants are no constants here: its pipeline is built with them
+  fed (`fed_constants`), and the digest that judges two builds equal covers their values.
 """
 import collections
 import hashlib
+import itertools
 import threading
 
 import tensorflow as tf
@@ -83,41 +86,58 @@ def _canonical_function_names(graph_def):
     return names if len(names) == len(library) else None
 
 
-def input_digest(graph_def, features, labels):
-    """A digest of an input pipeline's graph and of the tensors it hands the model.
+def calls_python(graph_def):
+    """Whether an op of `graph_def` or of its function library calls Python (`py_func`,
+    `Dataset.from_generator`): such an op runs a callable its GraphDef does not hold."""
+    functions = graph_def.library.function
+    nodes = itertools.chain(graph_def.node, (node for function in functions for node in function.node_def))
+    return any(node.op in _PYTHON_FUNCTION_OPS for node in nodes)
+
+
+def input_digest(graph_def, features, labels, feeds=None):
+    """A digest of an input pipeline's graph, of the values it is fed and of the tensors
+    it hands the model.
 
     Equal for two builds of the same pipeline in new graphs, whatever names TensorFlow
     gave their functions; any other difference (an op, an attribute, a constant's value,
-    a feature's name) changes it. Returns None for pipelines that are never kept: with
-    Python functions, gradient functions or unreferenced library functions.
+    a fed value, a feature's name) changes it. Returns None for pipelines that are never
+    kept: with Python functions, gradient functions or unreferenced library functions.
+
+    Args:
+      graph_def: the input graph's GraphDef.
+      features: the features the pipeline hands the model.
+      labels: its labels, or None.
+      feeds: None, or {tensor name: numpy array} the pipeline is fed when its iterator
+        starts (`fed_constants`).
     """
-    if graph_def.library.gradient or any(node.op in _PYTHON_FUNCTION_OPS for node in graph_def.node):
+    if graph_def.library.gradient or calls_python(graph_def):
         return None
     names = _canonical_function_names(graph_def)
     if names is None:
         return None
     digest = hashlib.sha256()
 
-    def add(message):
-        encoded = message.SerializeToString(deterministic=True)
-        digest.update(len(encoded).to_bytes(8, "little"))
-        digest.update(encoded)
+    def add(data):
+        digest.update(memoryview(data).nbytes.to_bytes(8, "little"))
+        digest.update(data)
 
     for node in graph_def.node:
         copy = type(node)()
         copy.CopyFrom(node)
         _rename_functions(copy.attr, names)
-        add(copy)
+        add(copy.SerializeToString(deterministic=True))
     library = {function.signature.name: function for function in graph_def.library.function}
     for name in sorted(names, key=lambda original: int(names[original][2:])):
         function = type(library[name])()
         function.CopyFrom(library[name])
-        if any(node.op in _PYTHON_FUNCTION_OPS for node in function.node_def):
-            return None
         function.signature.name = names[name]
         for node in function.node_def:
             _rename_functions(node.attr, names)
-        add(function)
+        add(function.SerializeToString(deterministic=True))
+    for name, value in sorted((feeds or {}).items()):
+        add(f"{name} {value.dtype.str} {value.shape}".encode())
+        # Strings (an object array) have no buffer of their own; their tensor proto serves.
+        add(tf.make_tensor_proto(value).SerializeToString() if value.dtype == object else value.data)
     digest.update(repr(_tensor_names(features)).encode())
     digest.update(repr(_tensor_names(labels)).encode())
     return digest.hexdigest()

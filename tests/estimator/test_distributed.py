@@ -129,3 +129,23 @@ def test_own_task_device_names_the_task_on_a_cluster_only(monkeypatch):
     assert distributed.own_task_device(_config(monkeypatch, "ps", 1)) == "/job:ps/task:1"
     monkeypatch.delenv("TF_CONFIG")
     assert distributed.own_task_device(ke.RunConfig()) is None
+
+
+def test_a_fed_training_input_keeps_the_devices_it_has_unfed(monkeypatch, tmp_path):
+    """A dataset of large constants is built again with them fed (fed_constants); its ops
+    keep the devices the replica device setter and the input's CPU scope gave them."""
+    config = _config(monkeypatch, "worker", model_dir=str(tmp_path))
+    points = np.zeros([300, 1000], np.float32)  # 1.2 MB, over checkpoints.MAX_WRITTEN_CONSTANT_BYTES
+
+    def input_fn(fed):
+        if not fed:
+            tf.compat.v1.add_to_collection("unrelated", 0)  # Leaves the graph as it is.
+        return tf.data.Dataset.from_tensor_slices(points).repeat().batch(10)
+
+    graphs = [calls.build_input_graph(lambda: input_fn(fed), ke.ModeKeys.TRAIN, config, None)
+              for fed in (True, False)]
+    assert graphs[0].feeds and not graphs[1].feeds
+    devices = [{op.name: op.device for op in graph.graph.get_operations()} for graph in graphs]
+    assert devices[0] == devices[1]
+    assert devices[0]["global_step"].startswith("/job:ps/")
+    assert devices[0]["IteratorGetNext"] == "/job:worker/task:0/device:CPU:0"

@@ -167,3 +167,22 @@ def test_input_digest_ignores_function_names_but_not_their_bodies():
     assert digest == kept_sessions.input_digest(second, features, None)
     assert digest != kept_sessions.input_digest(other, features, None)
     assert digest != kept_sessions.input_digest(first, {"x": features}, None)
+
+
+# More bytes of points than a kept graph may hold in constants: their dataset's graph
+# feeds them (fed_constants), which lets it be kept.
+LARGE_X, LARGE_Y = make_data(num_rows=kept_sessions.MAX_KEPT_CONSTANT_BYTES // 12 + 1)
+
+
+def test_a_dataset_of_fed_constants_is_kept_and_fed_what_its_input_fn_gives(tmp_path):
+    def large_input(scale):
+        return lambda: tf.data.Dataset.from_tensor_slices((scale * LARGE_X, LARGE_Y)).batch(1000).take(3)
+
+    estimator = CountingEstimator(str(tmp_path / "kept"))
+    reference = CountingEstimator(str(tmp_path / "reference"), reusable=False)
+    for scale in (1.0, 1.0, 2.0, 2.0):
+        estimator.train(large_input(scale), steps=5)
+        reference.train(large_input(scale), steps=5)
+    # The first call keeps its graph; the third, fed other values, builds and keeps a new one.
+    assert estimator.builds == 2
+    np.testing.assert_allclose(estimator.get_variable_value("w"), reference.get_variable_value("w"), rtol=1e-6)

@@ -1,0 +1,117 @@
+"""Input pipelines built again with their large constants fed instead of held in the graph.
+
+`tf.data.Dataset.from_tensor_slices(array)` (or `from_tensors`) writes `array` into the
+graph as a constant: 80 MB of GraphDef for 200000 x 100 float32 points, which every new
+session copies, and which keeps the graph from being kept for the next call
+(`kept_sessions`). The same pipeline with those constants turned into placeholders, fed
+their values when its iterator starts, reads the same batches from a small graph.
+"""
+import collections
+import itertools
+
+import tensorflow as tf
+
+from kmeans_estimator.estimator import checkpoints, kept_sessions
+
+_MAX_SEED = 2**31 - 1
+
+Rebuild = collections.namedtuple("Rebuild", ["input_fn", "feeds"])
+
+
+def _holds_only_global_step(graph, step):
+    """Whether the graph's collections hold nothing but its global step.
+
+    Anything else there (queue runners, tables and their initializers, variables,
+    summaries, control-flow contexts) is Python state its GraphDef does not carry.
+    """
+    step_keys = (tf.compat.v1.GraphKeys.GLOBAL_STEP, tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)
+    return all(graph.get_collection(key) == ([step] if key in step_keys else [])
+               for key in graph.get_all_collection_keys())
+
+
+def _seeds_drawn(graph):
+    """How many op seeds the default graph `graph`'s ops drew from its counter (0 without
+    a graph seed); the count draws one more."""
+    if graph.seed is None:
+        return 0
+    seeds = tf.compat.v1.get_seed(None)
+    # get_seed hands out (0, 2**31 - 1) in place of (0, 0), which ops read as "no seed".
+    return 0 if seeds == (0, _MAX_SEED) else seeds[1]
+
+
+def _source_name(node_input):
+    """The node an input string of a NodeDef ('name', 'name:1', '^name') comes from."""
+    return node_input.lstrip("^").split(":")[0]
+
+
+def rebuild_feeding_constants(result):
+    """How to build an input_fn's result again with its large constants fed; or None.
+
+    Called in the graph the input_fn just built `result` in, a graph holding the global
+    step, before anything else is added to it. Nothing is to be done (None) unless
+    `result` is a `tf.data.Dataset` of that graph and the graph holds a constant over
+    `checkpoints.MAX_WRITTEN_CONSTANT_BYTES`. The graph must also be one its GraphDef
+    describes whole, or it is left as it is: its collections hold the global step only,
+    no op or function calls Python, and no op of the input reads the global step.
+
+    Args:
+      result: what the input_fn returned.
+
+    Returns:
+      None, or a `Rebuild`. Its `input_fn`, called in a new graph made as the first one
+      was (graph seed, then global step, before the input_fn), imports the first
+      graph's other ops with their names and devices, the large constants turned into
+      placeholders of the same name, dtype and shape, skips the random-seed counter
+      past the op seeds the first graph's ops drew, and returns the same dataset. Its
+      `feeds` map each placeholder's tensor name to the constant's value, to be fed
+      when the dataset's iterator is initialized.
+    """
+    if not isinstance(result, tf.data.Dataset):
+        return None
+    graph = tf.compat.v1.get_default_graph()
+    variant = tf.data.experimental.to_variant(result)
+    # A dataset of another graph, or an eager one, is parse_input_fn_result's to reject.
+    if getattr(variant, "graph", None) is not graph or not checkpoints.has_large_constant(graph):
+        return None
+    step = tf.compat.v1.train.get_global_step(graph)
+    if not _holds_only_global_step(graph, step):
+        return None
+    graph_def = graph.as_graph_def()
+    if kept_sessions.calls_python(graph_def):
+        return None
+    # The ops the global step was made of, made before anything of the input; the new graph
+    # holds them already.
+    step_ops = set(itertools.takewhile(
+        lambda name: name == step.op.name or name.startswith(step.op.name + "/"),
+        (op.name for op in graph.get_operations())))
+    imported = tf.compat.v1.GraphDef()
+    imported.versions.CopyFrom(graph_def.versions)
+    imported.library.CopyFrom(graph_def.library)
+    feeds = {}
+    for node in graph_def.node:
+        if node.name in step_ops:
+            continue
+        if any(_source_name(node_input) in step_ops for node_input in node.input):
+            return None
+        if checkpoints.is_large_constant(node):
+            feeds[f"{node.name}:0"] = tf.make_ndarray(node.attr["value"].tensor)
+            checkpoints.make_placeholder(node)
+        imported.node.append(node)
+    if not feeds:
+        return None
+    # Op seeds drawn after a graph seed is set come from a counter of the graph; the
+    # model's ops must draw the seeds they would draw in the first graph. The new graph
+    # has drawn none when input_fn is called: the global step draws none.
+    seeds_drawn = _seeds_drawn(graph)
+    variant_name = variant.name
+    element_spec = result.element_spec
+
+    def input_fn():
+        for _ in range(seeds_drawn):
+            tf.compat.v1.get_seed(None)
+        # The devices the ops got in the first graph, with no device function on top.
+        with tf.compat.v1.device(None):
+            imported_variant, = tf.graph_util.import_graph_def(imported, return_elements=[variant_name], name="")
+        return tf.data.experimental.from_variant(imported_variant, element_spec)
+
+    return Rebuild(input_fn, feeds)
