@@ -25,7 +25,10 @@ def _input_fn():
 
 def _model_graph(config, mode):
     estimator = ke.Estimator(linear_model_fn, config=config, params={"learning_rate": 0.1})
-    return calls.build_model_graph(estimator._build_spec, _input_fn, mode, estimator.config, estimator.params)
+    def build_spec(features, labels, mode):
+        return estimator.model_fn(features, labels, mode, estimator.config)
+
+    return calls.build_model_graph(build_spec, _input_fn, mode, estimator.config, estimator.params)
 
 
 def _devices_by_type(graph, op_type):
