@@ -96,3 +96,44 @@ def test_tf1_program_with_v2_behaviour_disabled_runs_as_on_the_original(tmp_path
     assert report["num_indices"] == 120 and report["indices_in_range"]
     assert os.path.isfile(os.path.join(report["export_dir"], "saved_model.pb"))
     assert report["same_centers_again"]
+
+
+def _five_points_input():
+    return tf.constant(FIVE_POINTS), None
+
+
+def _serving_input_receiver_fn():
+    points = tf.compat.v1.placeholder(tf.float32, [None, 2], name="x")
+    return ke.export.TensorServingInputReceiver(points, {"x": points})
+
+
+@pytest.mark.parametrize(
+    "call, error, words",
+    [
+        # The original's constructor: "ValueError: An invalid argument was passed to
+        # initial_clusters or distance_metric".
+        (lambda model_dir: ke.KMeans(2, initial_clusters="bogus", model_dir=model_dir), ValueError,
+         "initial_clusters"),
+        (lambda model_dir: ke.KMeans(2, distance_metric="bogus", model_dir=model_dir), ValueError,
+         "distance_metric"),
+        # tf.estimator's Estimator methods.
+        (lambda model_dir: ke.KMeans(2, model_dir=model_dir).train(_five_points_input, steps=0), ValueError,
+         "steps"),
+        (lambda model_dir: ke.KMeans(2, model_dir=model_dir).train(_five_points_input, steps=1, max_steps=2),
+         ValueError, "steps"),
+        (lambda model_dir: ke.KMeans(2, model_dir=model_dir).evaluate(_five_points_input, steps=0), ValueError,
+         "steps"),
+        (lambda model_dir: ke.KMeans(2, model_dir=model_dir).export_saved_model(model_dir, None), ValueError,
+         "serving_input_receiver_fn"),
+        (lambda model_dir: ke.KMeans(2, model_dir=model_dir).export_saved_model(
+            os.path.join(model_dir, "export"), _serving_input_receiver_fn), ValueError, "checkpoint"),
+    ],
+    ids=["initial_clusters", "distance_metric", "train_steps_0", "steps_and_max_steps", "evaluate_steps_0",
+         "export_without_receiver", "export_without_checkpoint"],
+)
+def test_bad_arguments_raise_the_original_exception_type_and_write_nothing(tmp_path, call, error, words):
+    model_dir = str(tmp_path / "model")
+    with pytest.raises(error, match=words):
+        call(model_dir)
+    written = [str(path) for path in (tmp_path / "model").rglob("*")] if (tmp_path / "model").exists() else []
+    assert written == []
