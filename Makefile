@@ -6,6 +6,11 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
+# Batch scoring with tfx-bsl's RunInference on Beam's DirectRunner, checked against predict().
+# tfx-bsl pins the full tensorflow wheel, so it gets its own environment, .venv-beam.
+BEAM_VENV := .venv-beam
+BEAM_STAMP := $(BEAM_VENV)/.installed
+
 .PHONY: example test beam-env beam-example bench bench-quick bench-calls bench-workloads bench-distributed clean
 
 $(STAMP): setup.py
@@ -20,11 +25,6 @@ example: $(STAMP)
 # The suite's Beam pipeline test runs examples/beam_check.py in .venv-beam (see below).
 test: $(STAMP) $(BEAM_STAMP)
 	$(VPY) -m pytest -q tests
-
-# Batch scoring with tfx-bsl's RunInference on Beam's DirectRunner, checked against predict().
-# tfx-bsl pins the full tensorflow wheel, so it gets its own environment, .venv-beam.
-BEAM_VENV := .venv-beam
-BEAM_STAMP := $(BEAM_VENV)/.installed
 
 $(BEAM_STAMP): setup.py examples/requirements-beam.txt
 	$(PYTHON) -m venv $(BEAM_VENV)
