@@ -198,7 +198,8 @@ class Estimator:
                 and kept_sessions.reusable(input_graph.graph, config)):
             return calls.add_model(input_graph, self._build_spec, mode, config), None
         digest = kept_sessions.input_digest(
-            input_graph.graph.as_graph_def(), input_graph.features, input_graph.labels, input_graph.feeds)
+            input_graph.graph.as_graph_def(), input_graph.features, input_graph.labels, input_graph.feeds,
+            input_graph.graph.get_collection(kept_sessions.PYTHON_INPUTS_COLLECTION))
         kept = self._keeper.take(mode, digest) if checkpoint_path else None
         if kept is not None:
             return kept.model, kept

@@ -5,10 +5,12 @@ mode); datasets become initializable iterators started by a session hook.
 """
 import functools
 import inspect
+import uuid
 
 import numpy as np
 import tensorflow as tf
 
+from kmeans_estimator.estimator import kept_sessions
 from kmeans_estimator.estimator.checks import check_optional_positive_int, check_positive_int
 from kmeans_estimator.estimator.spec import ModeKeys
 
@@ -375,8 +377,10 @@ def numpy_input_fn(
             )
         parts.append((y_structure, y_columns))
 
+    # Names this input_fn's arrays and settings, so that a graph it built may be kept.
+    identity = f"numpy_input_fn-{uuid.uuid4().hex}"
     if batch_size >= num_rows:
-        return _whole_input_fn(parts, num_epochs, shuffle)
+        return _whole_input_fn(parts, num_epochs, shuffle, identity)
     signature = _element_signature(parts, grouped=True)
     prefetch_batches = -(-queue_capacity // batch_size)
     batch_bytes = batch_size * sum(
@@ -399,13 +403,14 @@ def numpy_input_fn(
                         yield _element(parts, rows, 1)
                         break
 
-        dataset = tf.data.Dataset.from_generator(groups, output_signature=signature)
+        with kept_sessions.same_python_input(f"{identity} seed={seed}"):
+            dataset = tf.data.Dataset.from_generator(groups, output_signature=signature)
         return dataset.unbatch().prefetch(prefetch_batches)
 
     return input_fn
 
 
-def _whole_input_fn(parts, num_epochs, shuffle):
+def _whole_input_fn(parts, num_epochs, shuffle, identity):
     """numpy_input_fn for a batch size of at least the number of rows: one batch per epoch.
 
     The arrays are aligned once, here, so that TensorFlow uses their memory in every
@@ -424,6 +429,7 @@ def _whole_input_fn(parts, num_epochs, shuffle):
             for order in _epoch_orders(seed, num_epochs, num_rows, shuffle):
                 yield _element(parts, slice(None) if order is None else order)
 
-        return tf.data.Dataset.from_generator(epochs, output_signature=signature)
+        with kept_sessions.same_python_input(f"{identity} seed={seed}"):
+            return tf.data.Dataset.from_generator(epochs, output_signature=signature)
 
     return input_fn

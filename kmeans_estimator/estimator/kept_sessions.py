@@ -15,16 +15,20 @@ What a kept session shares with a new one, and what it does not:
   iterators start afresh on every call, as in a new session.
 - A reuse needs a checkpoint; without one the call builds and initializes as usual.
 - Graphs holding queue runners (their queues close at the end of the input), Python
-  functions (`py_func`, `Dataset.from_generator`: never judged equal), more than
+  functions (`py_func`, `Dataset.from_generator`: never judged equal, unless the input
+  that made them vouches for them, see `same_python_input`), more than
   `MAX_KEPT_CONSTANT_BYTES` of constants, or, with `RunConfig.tf_random_seed` set,
   stateful random ops (a new graph would restart their sequence) are never kept.
   A dataset's large constants are no constants here: its pipeline is built with them
   fed (`fed_constants`), and the digest that judges two builds equal covers their values.
 """
+import atexit
 import collections
+import contextlib
 import hashlib
 import itertools
 import threading
+import weakref
 
 import tensorflow as tf
 
@@ -38,6 +42,8 @@ MAX_KEPT_CONSTANT_BYTES = 16 << 20
 _RANDOM_STATE_WORDS = ("Random", "Shuffle", "SeedGenerator", "Multinomial", "TruncatedNormal",
                        "StatefulUniform", "StatefulStandardNormal")
 _PYTHON_FUNCTION_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
+# The graph collection of "TOKEN IDENTITY" strings that `same_python_input` writes.
+PYTHON_INPUTS_COLLECTION = "kmeans_estimator_same_python_inputs"
 
 
 def _has_random_state(op_type):
@@ -86,22 +92,54 @@ def _canonical_function_names(graph_def):
     return names if len(names) == len(library) else None
 
 
+def _python_nodes(graph_def):
+    """The nodes of `graph_def` and of its function library that call Python."""
+    functions = graph_def.library.function
+    nodes = itertools.chain(graph_def.node, (node for function in functions for node in function.node_def))
+    return [node for node in nodes if node.op in _PYTHON_FUNCTION_OPS]
+
+
 def calls_python(graph_def):
     """Whether an op of `graph_def` or of its function library calls Python (`py_func`,
     `Dataset.from_generator`): such an op runs a callable its GraphDef does not hold."""
-    functions = graph_def.library.function
-    nodes = itertools.chain(graph_def.node, (node for function in functions for node in function.node_def))
-    return any(node.op in _PYTHON_FUNCTION_OPS for node in nodes)
+    return bool(_python_nodes(graph_def))
 
 
-def input_digest(graph_def, features, labels, feeds=None):
+@contextlib.contextmanager
+def same_python_input(identity):
+    """Vouches for the Python functions the block adds to the default graph: any build
+    of an input under the same `identity` string runs callables that behave the same.
+
+    The input functions of this package that read numpy arrays through Python
+    generators say so, naming the arrays and settings they were made with, so that their
+    graphs may be kept (see `input_digest`); the generator starts afresh with each
+    iterator, as in a new graph. Nothing else is vouched for.
+    """
+    graph = tf.compat.v1.get_default_graph()
+    before = {node.attr["token"].s for node in _python_nodes(graph.as_graph_def())}
+    yield
+    for node in _python_nodes(graph.as_graph_def()):
+        token = node.attr["token"].s
+        if token not in before:
+            graph.add_to_collection(PYTHON_INPUTS_COLLECTION, f"{token.decode()} {identity}")
+
+
+def _vouch(nodes, vouched):
+    """Replaces the token of each Python function node by the identity vouched for it."""
+    for node in nodes:
+        if node.op in _PYTHON_FUNCTION_OPS:
+            node.attr["token"].s = vouched[node.attr["token"].s.decode()].encode()
+
+
+def input_digest(graph_def, features, labels, feeds=None, python_inputs=()):
     """A digest of an input pipeline's graph, of the values it is fed and of the tensors
     it hands the model.
 
     Equal for two builds of the same pipeline in new graphs, whatever names TensorFlow
     gave their functions; any other difference (an op, an attribute, a constant's value,
     a fed value, a feature's name) changes it. Returns None for pipelines that are never
-    kept: with Python functions, gradient functions or unreferenced library functions.
+    kept: with Python functions no input vouched for, gradient functions or unreferenced
+    library functions.
 
     Args:
       graph_def: the input graph's GraphDef.
@@ -109,8 +147,12 @@ def input_digest(graph_def, features, labels, feeds=None):
       labels: its labels, or None.
       feeds: None, or {tensor name: numpy array} the pipeline is fed when its iterator
         starts (`fed_constants`).
+      python_inputs: the graph's `PYTHON_INPUTS_COLLECTION`; a pipeline whose every
+        Python function is vouched for there is digested with their identities.
     """
-    if graph_def.library.gradient or calls_python(graph_def):
+    vouched = dict(entry.split(" ", 1) for entry in python_inputs)
+    if graph_def.library.gradient or any(
+            node.attr["token"].s.decode() not in vouched for node in _python_nodes(graph_def)):
         return None
     names = _canonical_function_names(graph_def)
     if names is None:
@@ -125,6 +167,7 @@ def input_digest(graph_def, features, labels, feeds=None):
         copy = type(node)()
         copy.CopyFrom(node)
         _rename_functions(copy.attr, names)
+        _vouch([copy], vouched)
         add(copy.SerializeToString(deterministic=True))
     library = {function.signature.name: function for function in graph_def.library.function}
     for name in sorted(names, key=lambda original: int(names[original][2:])):
@@ -133,6 +176,7 @@ def input_digest(graph_def, features, labels, feeds=None):
         function.signature.name = names[name]
         for node in function.node_def:
             _rename_functions(node.attr, names)
+        _vouch(function.node_def, vouched)
         add(function.SerializeToString(deterministic=True))
     for name, value in sorted((feeds or {}).items()):
         add(f"{name} {value.dtype.str} {value.shape}".encode())
@@ -267,6 +311,14 @@ class GraphKeeper:
     def __init__(self):
         self._kept = {}
         self._lock = threading.Lock()
+        _KEEPERS.add(self)
+
+    def close(self):
+        """Closes the sessions of every kept graph that no call is using, and forgets them all."""
+        with self._lock:
+            kept, self._kept = list(self._kept.values()), {}
+        for graph in kept:
+            self._drop(graph)
 
     def take(self, mode, digest):
         """The kept graph of `mode` built from an input with `digest`, marked busy; or None."""
@@ -309,3 +361,14 @@ class GraphKeeper:
             busy = kept._busy
         if not busy:
             kept.replace_session(None)
+
+
+# Every keeper, so that kept sessions close while Python still runs: the Python generators
+# of an input (`Dataset.from_generator`) cannot be finalized once the interpreter is gone.
+_KEEPERS = weakref.WeakSet()
+
+
+@atexit.register
+def _close_kept_sessions():
+    for keeper in list(_KEEPERS):
+        keeper.close()

@@ -102,6 +102,52 @@ def test_python_inputs_and_caller_hooks_are_never_kept(tmp_path):
     assert estimator.builds == 5
 
 
+@pytest.mark.parametrize("batch_size", [16, len(X)], ids=["mini_batches", "whole_batch"])
+def test_numpy_input_fn_graphs_are_kept_and_give_what_new_graphs_give(tmp_path, batch_size):
+    """numpy_input_fn reads its arrays through a Python generator, which it vouches for: the
+    same input_fn called again builds a graph that is kept; the generator restarts as in a
+    new graph, so the shuffled batches, and the weights, are those of new sessions."""
+    config = ke.RunConfig(tf_random_seed=5)
+    shuffled = ke.inputs.numpy_input_fn({"x": X}, Y, batch_size=batch_size, num_epochs=None, shuffle=True)
+    kept = CountingEstimator(str(tmp_path / "kept"), config=config)
+    fresh = CountingEstimator(str(tmp_path / "fresh"), config=config, reusable=False)
+    for _ in range(3):
+        kept.train(shuffled, steps=4)
+        fresh.train(shuffled, steps=4)
+        np.testing.assert_allclose(kept.get_variable_value("w"), fresh.get_variable_value("w"), rtol=1e-6)
+    assert (kept.builds, fresh.builds) == (1, 3)
+
+
+def test_another_numpy_input_fn_of_the_same_shapes_builds_again(tmp_path):
+    estimator = CountingEstimator(str(tmp_path))
+    first = ke.inputs.numpy_input_fn({"x": X}, Y, batch_size=16, num_epochs=None, shuffle=False)
+    second = ke.inputs.numpy_input_fn({"x": X}, 2 * Y, batch_size=16, num_epochs=None, shuffle=False)
+    for input_fn in (first, first, second, second):
+        estimator.train(input_fn, steps=1)
+    assert estimator.builds == 2
+
+
+def test_only_the_python_functions_an_input_vouched_for_count():
+    """A generator added outside `same_python_input` keeps a graph from being digested."""
+    def build(vouch_both):
+        with tf.Graph().as_default() as graph:
+            signature = tf.TensorSpec([3], tf.float32)
+            with kept_sessions.same_python_input("input A"):
+                first = tf.data.Dataset.from_generator(lambda: iter([X[0]]), output_signature=signature)
+            if vouch_both:
+                with kept_sessions.same_python_input("input B"):
+                    second = tf.data.Dataset.from_generator(lambda: iter([X[1]]), output_signature=signature)
+            else:
+                second = tf.data.Dataset.from_generator(lambda: iter([X[1]]), output_signature=signature)
+            element = tf.compat.v1.data.make_one_shot_iterator(first.concatenate(second)).get_next()
+            return kept_sessions.input_digest(graph.as_graph_def(), element, None, None,
+                                              graph.get_collection(kept_sessions.PYTHON_INPUTS_COLLECTION))
+
+    assert build(vouch_both=False) is None
+    assert build(vouch_both=True) is not None
+    assert build(vouch_both=True) == build(vouch_both=True)
+
+
 def test_seeded_random_ops_are_never_kept(tmp_path):
     config = ke.RunConfig(tf_random_seed=3)
     estimator = CountingEstimator(str(tmp_path), config=config)
