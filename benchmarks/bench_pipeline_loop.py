@@ -12,10 +12,7 @@ built again with its session (as before that).
 import argparse
 import os
 import sys
-import tempfile
 import time
-
-import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,13 +30,8 @@ def time_calls(points, spec):
     tf = bench_kmeans._quiet_tensorflow()
     import kmeans_estimator as ke
 
-    def input_fn():
-        return (tf.data.Dataset.from_tensor_slices(points).shuffle(spec["shuffle"])
-                .repeat().batch(spec["batch"]))
-
-    model = ke.KMeans(spec["centers"], initial_clusters=ke.KMeans.KMEANS_PLUS_PLUS_INIT,
-                      model_dir=tempfile.mkdtemp(prefix="bench_pipeline_loop_"), seed=bench_kmeans.SEED,
-                      kmeans_plus_plus_num_retries=1 + int(np.log(spec["centers"])))
+    input_fn = bench_workloads.pipeline_input_fn(tf, points, spec)
+    model = bench_workloads.pipeline_model(ke, spec)
     seconds = []
     for steps in CALL_STEPS:
         start = time.perf_counter()

@@ -139,24 +139,33 @@ def pipeline_points(spec):
     return both[:spec["points"]], both[spec["points"]:]
 
 
+def pipeline_input_fn(tf, points, spec):
+    """The canonical tf.data input_fn over `points`: shuffle, repeat, batch."""
+    def input_fn():
+        return (tf.data.Dataset.from_tensor_slices(points).shuffle(spec["shuffle"])
+                .repeat().batch(spec["batch"]))
+
+    return input_fn
+
+
+def pipeline_model(ke, spec, quality=False):
+    """The KMeans of workload 2: kmeans++ with scikit-learn's candidate count, a new model_dir."""
+    return ke.KMeans(spec["centers"], initial_clusters=ke.KMeans.KMEANS_PLUS_PLUS_INIT,
+                     model_dir=tempfile.mkdtemp(prefix="bench_workloads_"), seed=spec.get("seed", bench_kmeans.SEED),
+                     kmeans_plus_plus_num_retries=1 + int(np.log(spec["centers"])),
+                     **(ke.kmeans.MINI_BATCH_QUALITY if quality else {}))
+
+
 def worker_pipeline_ours(spec):
     tf = bench_kmeans._quiet_tensorflow()
     import kmeans_estimator as ke
 
     points, holdout = pipeline_points(spec)
-
-    def dataset_input_fn():
-        return (tf.data.Dataset.from_tensor_slices(points).shuffle(spec["shuffle"])
-                .repeat().batch(spec["batch"]))
-
     if spec.get("input") == "numpy":
         input_fn = ke.inputs.numpy_input_fn(points, batch_size=spec["batch"], num_epochs=None, shuffle=True)
     else:
-        input_fn = dataset_input_fn
-    quality = ke.kmeans.MINI_BATCH_QUALITY if spec.get("quality") else {}
-    model = ke.KMeans(spec["centers"], initial_clusters=ke.KMeans.KMEANS_PLUS_PLUS_INIT,
-                      model_dir=tempfile.mkdtemp(prefix="bench_workloads_"), seed=spec.get("seed", bench_kmeans.SEED),
-                      kmeans_plus_plus_num_retries=1 + int(np.log(spec["centers"])), **quality)
+        input_fn = pipeline_input_fn(tf, points, spec)
+    model = pipeline_model(ke, spec, spec.get("quality"))
     model.train(input_fn, steps=1)
     start = time.perf_counter()
     model.train(input_fn, steps=spec["steps"])
@@ -173,8 +182,7 @@ def worker_pipeline_alone(spec):
     start = time.perf_counter()
     with tf.Graph().as_default():
         source = tf.compat.v1.placeholder(tf.float32, points.shape) if spec.get("fed") else points
-        dataset = (tf.data.Dataset.from_tensor_slices(source).shuffle(spec["shuffle"])
-                   .repeat().batch(spec["batch"]))
+        dataset = pipeline_input_fn(tf, source, spec)()
         iterator = tf.compat.v1.data.make_initializable_iterator(dataset)
         batch = iterator.get_next()
         config = tf.compat.v1.ConfigProto()
