@@ -152,16 +152,19 @@ def _describe_difference(stored_shape, wanted_shape):
     return ": " + ", ".join(differences)
 
 
+def is_large_constant_op(op, max_bytes=MAX_WRITTEN_CONSTANT_BYTES):
+    """Whether the operation `op` is a constant of more than `max_bytes`, judged by its
+    shape and dtype, without reading its value out of the graph."""
+    if op.type != "Const":
+        return False
+    output = op.outputs[0]
+    num_elements = output.shape.num_elements()
+    return num_elements is not None and num_elements * output.dtype.size > max_bytes
+
+
 def has_large_constant(graph, max_bytes=MAX_WRITTEN_CONSTANT_BYTES):
     """Whether `graph` holds a constant of more than `max_bytes` (judged by shape and dtype)."""
-    for op in graph.get_operations():
-        if op.type != "Const":
-            continue
-        output = op.outputs[0]
-        num_elements = output.shape.num_elements()
-        if num_elements is not None and num_elements * output.dtype.size > max_bytes:
-            return True
-    return False
+    return any(is_large_constant_op(op, max_bytes) for op in graph.get_operations())
 
 
 def is_large_constant(node, max_bytes=MAX_WRITTEN_CONSTANT_BYTES):

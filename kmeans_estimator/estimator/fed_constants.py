@@ -9,6 +9,7 @@ their values when its iterator starts, reads the same batches from a small graph
 import collections
 import itertools
 
+import numpy as np
 import tensorflow as tf
 
 from kmeans_estimator.estimator import checkpoints, kept_sessions
@@ -44,6 +45,59 @@ def _source_name(node_input):
     return node_input.lstrip("^").split(":")[0]
 
 
+def _placeholder_node(op):
+    """A Placeholder NodeDef of the constant `op`'s name, device, dtype and static shape."""
+    node = tf.compat.v1.NodeDef(name=op.name, op="Placeholder", device=op.device)
+    node.attr["dtype"].type = op.outputs[0].dtype.as_datatype_enum
+    node.attr["shape"].shape.CopyFrom(op.outputs[0].shape.as_proto())
+    return node
+
+
+def _constant_value(op):
+    """The value of the constant `op` as a numpy array, read out of the graph once.
+
+    A numeric value's packed bytes are viewed in place (read-only, as feeds only read
+    them), where `tf.make_ndarray` would copy them once more.
+    """
+    value = op.get_attr("value")
+    dtype = tf.as_dtype(value.dtype)
+    # Each read of `tensor_content` copies the bytes: read it once.
+    content = value.tensor_content
+    if content and dtype.is_numeric and not dtype.is_quantized:
+        shape = [dim.size for dim in value.tensor_shape.dim]
+        return np.frombuffer(content, dtype=dtype.as_numpy_dtype).reshape(shape)
+    return tf.make_ndarray(value)
+
+
+def _refers_to_functions(node):
+    return any(attr.func.name or attr.list.func for attr in node.attr.values())
+
+
+def _graph_def_feeding_constants(graph):
+    """`graph`'s GraphDef with its large constants as placeholders, and their values.
+
+    The GraphDef is put together op by op, so that the large constants' values are read
+    out of the graph once each, as values, and never serialized into a GraphDef. Only a
+    graph whose ops call functions also takes its function library from its whole
+    GraphDef.
+
+    Returns:
+      `(graph_def, values)`: `values` maps each placeholder's tensor name to the value.
+    """
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.versions.CopyFrom(graph.graph_def_versions)
+    values = {}
+    for op in graph.get_operations():
+        if checkpoints.is_large_constant_op(op):
+            graph_def.node.append(_placeholder_node(op))
+            values[op.outputs[0].name] = _constant_value(op)
+        else:
+            graph_def.node.append(op.node_def)
+    if any(_refers_to_functions(node) for node in graph_def.node):
+        graph_def.library.CopyFrom(graph.as_graph_def().library)
+    return graph_def, values
+
+
 def rebuild_feeding_constants(result):
     """How to build an input_fn's result again with its large constants fed; or None.
 
@@ -76,7 +130,7 @@ def rebuild_feeding_constants(result):
     step = tf.compat.v1.train.get_global_step(graph)
     if not _holds_only_global_step(graph, step):
         return None
-    graph_def = graph.as_graph_def()
+    graph_def, feeds = _graph_def_feeding_constants(graph)
     if kept_sessions.calls_python(graph_def):
         return None
     # The ops the global step was made of, made before anything of the input; the new graph
@@ -87,18 +141,12 @@ def rebuild_feeding_constants(result):
     imported = tf.compat.v1.GraphDef()
     imported.versions.CopyFrom(graph_def.versions)
     imported.library.CopyFrom(graph_def.library)
-    feeds = {}
     for node in graph_def.node:
         if node.name in step_ops:
             continue
         if any(_source_name(node_input) in step_ops for node_input in node.input):
             return None
-        if checkpoints.is_large_constant(node):
-            feeds[f"{node.name}:0"] = tf.make_ndarray(node.attr["value"].tensor)
-            checkpoints.make_placeholder(node)
         imported.node.append(node)
-    if not feeds:
-        return None
     # Op seeds drawn after a graph seed is set come from a counter of the graph; the
     # model's ops must draw the seeds they would draw in the first graph. The new graph
     # has drawn none when input_fn is called: the global step draws none.

@@ -16,6 +16,8 @@ SESSION_CONFIG = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=1, inter_
 PIPELINES = {
     "shuffled batches": lambda: tf.data.Dataset.from_tensor_slices(POINTS).shuffle(100).repeat().batch(32),
     "one whole tensor": lambda: tf.data.Dataset.from_tensors(POINTS).repeat(),
+    "float64 and float16 columns": lambda: (tf.data.Dataset.from_tensor_slices(
+        (POINTS.astype(np.float64), POINTS.astype(np.float16))).repeat().batch(64)),
     "mapped pairs": lambda: (tf.data.Dataset.from_tensor_slices(({"x": POINTS}, LABELS)).repeat()
                              .map(lambda features, label: ({"x": 2 * features["x"]}, label + 1)).batch(50)),
 }
