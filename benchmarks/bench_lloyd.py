@@ -11,14 +11,16 @@ times taken within seconds of each other on the shared machine.
 What is timed:
 - TensorFlow's product: `session.run` of a MatMul op as a target, not a fetch (its n x k
   output stays in TensorFlow's memory), in the session our iteration runs in, the points
-  being the very `tf.constant` the model reads and the centers a variable (a product of
+  being the very tensor the model reads and the centers a variable (a product of
   two constants would be folded into a constant by TensorFlow's graph optimizer).
 - numpy's product: `np.matmul(points, centers_t, out=buffer)` into a buffer allocated once,
   `centers_t` the contiguous `[d, k]` transpose.
 - Our iteration: `session.run` of the train op and the loss, which is what `KMeans.train`
-  runs at every step, in a graph built by the model's own `model_fn` in TRAIN mode from a
-  `tf.constant` of the points, with the session options `train()` uses; the graph is built
-  and the centers chosen (the first `k` points given as initial clusters) before timing.
+  runs at every step, in the graph `train()` builds for `input_fn=lambda: tf.constant(points)`
+  (the input graph of `calls.build_input_graph`, whose constant is fed to a dataset when
+  its iterator starts, see kmeans_estimator/estimator/fed_constants.py, then the model's
+  own `model_fn` in TRAIN mode), with the session options `train()` uses; the graph is
+  built and the centers chosen (the first `k` points given as initial clusters) before timing.
 - scikit-learn's iteration: `KMeans(algorithm="lloyd", tol=0)` from the same initial
   centers, fit with `1 + SKLEARN_ITERATIONS` and with 1 iteration; the difference of the
   two fit times over the difference of their `n_iter_` (it stops early once no label
@@ -101,22 +103,23 @@ def worker(spec):
     import tensorflow as tf
 
     import kmeans_estimator as ke
-    from kmeans_estimator.estimator.calls import session_config
+    from kmeans_estimator.estimator.calls import build_input_graph, session_config
     from kmeans_estimator.estimator.spec import ModeKeys
 
     n, d, k, width = spec["shape"]
     points = make_points(d, k, n, width)
     initial_centers = points[:k].copy()
     model = ke.KMeans(k, initial_clusters=initial_centers, use_mini_batch=False, seed=1)
-    with tf.Graph().as_default() as graph:
-        tf.compat.v1.train.create_global_step()
-        features = tf.constant(points)
+    # The input graph train() builds for `lambda: tf.constant(points)`.
+    input_graph = build_input_graph(lambda: tf.constant(points), ModeKeys.TRAIN, model.config, None)
+    with input_graph.graph.as_default() as graph:
+        features = input_graph.features
         train_spec = model.model_fn(features, None, ModeKeys.TRAIN, model.config)
         floor_centers = tf.Variable(initial_centers, trainable=False)
         tf_product = tf.matmul(features, floor_centers, transpose_b=True).op
         session = tf.compat.v1.Session(config=session_config(model.config, graph, training=True))
         session.run([tf.compat.v1.global_variables_initializer(), tf.compat.v1.local_variables_initializer()])
-        for hook in train_spec.training_hooks:
+        for hook in input_graph.input_hooks + list(train_spec.training_hooks):
             hook.after_create_session(session, None)
         step = [train_spec.train_op, train_spec.loss]
         centers_t = np.ascontiguousarray(initial_centers.T)

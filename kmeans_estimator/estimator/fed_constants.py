@@ -102,9 +102,10 @@ def rebuild_feeding_constants(result):
     """How to build an input_fn's result again with its large constants fed; or None.
 
     Called in the graph the input_fn just built `result` in, a graph holding the global
-    step, before anything else is added to it. Nothing is to be done (None) unless
-    `result` is a `tf.data.Dataset` of that graph and the graph holds a constant over
-    `checkpoints.MAX_WRITTEN_CONSTANT_BYTES`. The graph must also be one its GraphDef
+    step, before anything else is added to it. Nothing is to be done (None) unless the
+    graph holds a constant over `checkpoints.MAX_WRITTEN_CONSTANT_BYTES` and `result` is
+    either a `tf.data.Dataset` of that graph or features and labels that are all
+    constants (`_rebuild_constant_tensors`). The graph must also be one its GraphDef
     describes whole, or it is left as it is: its collections hold the global step only,
     no op or function calls Python, and no op of the input reads the global step.
 
@@ -121,7 +122,7 @@ def rebuild_feeding_constants(result):
       when the dataset's iterator is initialized.
     """
     if not isinstance(result, tf.data.Dataset):
-        return None
+        return _rebuild_constant_tensors(result)
     graph = tf.compat.v1.get_default_graph()
     variant = tf.data.experimental.to_variant(result)
     # A dataset of another graph, or an eager one, is parse_input_fn_result's to reject.
@@ -163,3 +164,63 @@ def rebuild_feeding_constants(result):
         return tf.data.experimental.from_variant(imported_variant, element_spec)
 
     return Rebuild(input_fn, feeds)
+
+
+def _rebuild_constant_tensors(result):
+    """How to build features and labels that are constants again as a fed dataset; or None.
+
+    `lambda: tf.constant(points)`, `{"x": tf.constant(points)}` or a `(features, labels)`
+    pair of constants hand every step the same values. A dataset of that one element,
+    repeated, does too, and its large constants can be placeholders fed when its
+    iterator starts, so that the graph holds no data and can be kept for later calls.
+    Nothing is to be done (None) unless every tensor of `result` is a constant without
+    control inputs, one of them is over `checkpoints.MAX_WRITTEN_CONSTANT_BYTES`, and the
+    graph holds nothing but those constants and the global step.
+
+    Returns:
+      None, or a `Rebuild` whose `input_fn` returns
+      `tf.data.Dataset.from_tensors(result).repeat()`, `result` rebuilt with the same
+      structure, names, dtypes and shapes: its small constants as constants of the same
+      value, its large ones as placeholders fed their values.
+    """
+    if isinstance(result, list):
+        result = tuple(result)
+    if isinstance(result, tuple) and len(result) == 2 and result[1] is None:
+        result = result[0]
+    try:
+        components = tf.nest.flatten(result, expand_composites=True)
+    except TypeError:
+        return None
+    graph = tf.compat.v1.get_default_graph()
+    if not components or not all(
+            isinstance(component, tf.Tensor) and getattr(component, "graph", None) is graph
+            and component.op.type == "Const" and not component.op.control_inputs
+            for component in components):
+        return None
+    constants = {component.op.name: component.op for component in components}
+    large = [name for name, op in constants.items() if checkpoints.is_large_constant_op(op)]
+    step = tf.compat.v1.train.get_global_step(graph)
+    if not large or step is None or not _holds_only_global_step(graph, step):
+        return None
+    step_name = step.op.name
+    others = [op for op in graph.get_operations()
+              if op.name not in constants and op.name != step_name and not op.name.startswith(step_name + "/")]
+    if others:
+        return None
+    values = {name: _constant_value(op) for name, op in constants.items()}
+    structure = result
+    large_names = set(large)
+
+    def input_fn():
+        rebuilt = {}
+        for name, op in constants.items():
+            dtype, shape = op.outputs[0].dtype, op.outputs[0].shape
+            if name in large_names:
+                rebuilt[name] = tf.compat.v1.placeholder(dtype, shape, name=name)
+            else:
+                rebuilt[name] = tf.constant(values[name], dtype, shape, name=name)
+        element = tf.nest.pack_sequence_as(
+            structure, [rebuilt[component.op.name] for component in components], expand_composites=True)
+        return tf.data.Dataset.from_tensors(element).repeat()
+
+    return Rebuild(input_fn, {f"{name}:0": values[name] for name in large})

@@ -144,3 +144,66 @@ def test_graphs_their_graph_def_does_not_describe_whole_are_left_alone(input_fn)
     np.testing.assert_array_equal(x, POINTS[:40])
     expected = -LABELS[:40] if input_fn is _looked_up_labels else LABELS[:40]
     np.testing.assert_array_equal(labels, expected)
+
+
+CONSTANT_RESULTS = {
+    "a tensor": lambda: tf.constant(POINTS),
+    "a dict and labels": lambda: ({"x": tf.constant(POINTS)}, tf.constant(LABELS)),
+    "a list, labels None": lambda: [tf.convert_to_tensor(POINTS), None],
+}
+
+
+@pytest.mark.parametrize("result", sorted(CONSTANT_RESULTS))
+def test_constant_features_become_a_fed_dataset_giving_the_same_values_every_step(result):
+    input_graph = build(CONSTANT_RESULTS[result])
+    assert list(input_graph.feeds) == ["Const:0"]
+    assert not checkpoints.has_large_constant(input_graph.graph)
+    features = input_graph.features["x"] if isinstance(input_graph.features, dict) else input_graph.features
+    assert features.shape == POINTS.shape and features.dtype == tf.float32
+    reads = read_input_graph(input_graph, 3)
+    for read_features, read_labels in reads:
+        if isinstance(read_features, dict):
+            read_features = read_features["x"]
+        np.testing.assert_array_equal(read_features, POINTS)
+        if result == "a dict and labels":
+            np.testing.assert_array_equal(read_labels, LABELS)
+        else:
+            assert read_labels is None
+
+
+def _scaled():
+    return tf.constant(POINTS) * 2.0
+
+
+def _with_control_input():
+    marker = tf.constant(0)
+    with tf.control_dependencies([marker]):
+        return tf.constant(POINTS)
+
+
+def _with_another_op():
+    tf.random.uniform([3], seed=1, name="unreturned")
+    return tf.constant(POINTS)
+
+
+@pytest.mark.parametrize("input_fn", [_scaled, _with_control_input, _with_another_op, unfed(lambda: tf.constant(POINTS))])
+def test_inputs_that_are_more_than_constants_are_left_alone(input_fn):
+    input_graph = build(input_fn)
+    assert input_graph.feeds == {}
+    assert checkpoints.has_large_constant(input_graph.graph)
+    (features, _), = read_input_graph(input_graph, 1)
+    np.testing.assert_array_equal(features, 2.0 * POINTS if input_fn is _scaled else POINTS)
+
+
+def test_kmeans_on_fed_constant_features_trains_as_on_the_constant(tmp_path):
+    """The same centers, step by step, as the same points given through an op."""
+    centers = []
+    for name, input_fn in (("fed", lambda: tf.constant(POINTS)),
+                           ("unfed", lambda: tf.identity(tf.constant(POINTS)))):
+        model = ke.KMeans(4, model_dir=str(tmp_path / name), initial_clusters=POINTS[:4],
+                          use_mini_batch=False, seed=3)
+        for _ in range(2):
+            model.train(input_fn, steps=2)
+        centers.append(model.cluster_centers())
+        assert model.score(input_fn) > 0
+    np.testing.assert_array_equal(centers[0], centers[1])

@@ -234,3 +234,16 @@ def test_a_dataset_of_fed_constants_is_kept_and_fed_what_its_input_fn_gives(tmp_
     # The first call keeps its graph; the third, fed other values, builds and keeps a new one.
     assert estimator.builds == 2
     np.testing.assert_allclose(estimator.get_variable_value("w"), reference.get_variable_value("w"), rtol=1e-6)
+
+
+def test_constant_features_are_kept_and_fed_what_their_input_fn_gives(tmp_path):
+    def large_input(scale):
+        return lambda: (tf.constant(scale * LARGE_X), tf.constant(LARGE_Y))
+
+    estimator = CountingEstimator(str(tmp_path / "kept"))
+    reference = CountingEstimator(str(tmp_path / "reference"), reusable=False)
+    for scale in (1.0, 1.0, 2.0, 2.0):
+        estimator.train(large_input(scale), steps=5)
+        reference.train(large_input(scale), steps=5)
+    assert estimator.builds == 2
+    np.testing.assert_allclose(estimator.get_variable_value("w"), reference.get_variable_value("w"), rtol=1e-6)
