@@ -85,15 +85,25 @@ class ModelGraph:
       graph: the `tf.Graph`.
       spec: the model_fn's `EstimatorSpec`.
       input_hooks: the hooks the input pipeline needs (dataset initializers).
+      feeds: {tensor name: value} the input hooks feed when a dataset's iterator starts
+        (`fed_constants`), read by them at that time; {} when none.
       prepared: per mode, the ops the `run_*` functions added to the graph, so that a
         graph kept for later calls (`kept_sessions`) gets them once.
     """
 
-    def __init__(self, graph, spec, input_hooks):
+    def __init__(self, graph, spec, input_hooks, feeds=None):
         self.graph = graph
         self.spec = spec
         self.input_hooks = list(input_hooks)
+        self.feeds = {} if feeds is None else feeds
         self.prepared = {}
+
+    def refeed(self, feeds):
+        """Makes the input hooks feed `feeds` from now on: the values of a later call whose
+        input graph is this one's but for them (same names, dtypes and shapes)."""
+        if set(feeds) != set(self.feeds):
+            raise ValueError(f"refeed() needs values for {sorted(self.feeds)}, got {sorted(feeds)}")
+        self.feeds.update(feeds)
 
 
 InputGraph = collections.namedtuple("InputGraph", ["graph", "features", "labels", "input_hooks", "feeds"])
@@ -123,12 +133,14 @@ def build_input_graph(input_fn, mode, config, params, feeds=None):
             result = inputs.call_input_fn(input_fn, mode, params, config)
             rebuild = None if feeds else fed_constants.rebuild_feeding_constants(result)
             if rebuild is None:
+                # The hooks read this very dict, which `ModelGraph.refeed` updates.
+                feeds = {} if feeds is None else feeds
                 features, labels, input_hooks = inputs.parse_input_fn_result(result, feeds)
     if rebuild is not None:
         return build_input_graph(rebuild.input_fn, mode, config, params, rebuild.feeds)
     if mode == ModeKeys.PREDICT:
         labels = None
-    return InputGraph(graph, features, labels, list(input_hooks), feeds or {})
+    return InputGraph(graph, features, labels, list(input_hooks), feeds)
 
 
 def add_model(input_graph, build_spec, mode, config):
@@ -146,7 +158,7 @@ def add_model(input_graph, build_spec, mode, config):
     """
     with input_graph.graph.as_default(), tf.compat.v1.device(_device_fn(config, mode)):
         spec = build_spec(input_graph.features, input_graph.labels, mode)
-    return ModelGraph(input_graph.graph, spec, input_graph.input_hooks)
+    return ModelGraph(input_graph.graph, spec, input_graph.input_hooks, input_graph.feeds)
 
 
 def build_model_graph(build_spec, input_fn, mode, config, params):

@@ -185,7 +185,8 @@ class Estimator:
         The input_fn is called once, into a new graph. When this call may use a kept
         graph (the Estimator's graphs are reusable, the caller gave no hooks or
         listeners, training is local, and a checkpoint exists to restore) and the new
-        input graph equals the kept one's, the call runs in the kept graph; otherwise the
+        input graph equals the kept one's (but for the values its large constants are
+        fed, which this call's input gives), the call runs in the kept graph; otherwise the
         model is built on the new input graph, which is kept for the next calls when it
         may be.
         """
@@ -202,6 +203,8 @@ class Estimator:
             input_graph.graph.get_collection(kept_sessions.PYTHON_INPUTS_COLLECTION))
         kept = self._keeper.take(mode, digest) if checkpoint_path else None
         if kept is not None:
+            # Equal digests mean equal graphs but for the values fed: this call's are fed.
+            kept.model.refeed(input_graph.feeds)
             return kept.model, kept
         model = calls.add_model(input_graph, self._build_spec, mode, config)
         if digest is None or not kept_sessions.reusable(model.graph, config):

@@ -78,15 +78,16 @@ def call_input_fn(input_fn, mode, params, config):
 
 
 class _DatasetInitializerHook(tf.compat.v1.train.SessionRunHook):
-    """Starts (and on every new session, restarts) a dataset iterator, feeding `feeds`."""
+    """Starts (and on every new session, restarts) a dataset iterator, feeding what the
+    dict `feeds` holds then (a kept graph's feeds change from call to call)."""
 
     def __init__(self, iterator, feeds=None):
         self._initializer = iterator.initializer
-        self._feeds = feeds or None
+        self._feeds = {} if feeds is None else feeds
 
     def after_create_session(self, session, coord):
         del coord  # The initializer runs once, synchronously; nothing to coordinate.
-        session.run(self._initializer, feed_dict=self._feeds)
+        session.run(self._initializer, feed_dict=dict(self._feeds) or None)
 
 
 def _describe(value):
@@ -138,7 +139,8 @@ def parse_input_fn_result(result, feeds=None):
     Args:
       result: the value returned by `call_input_fn`.
       feeds: None, or {tensor name: value} to feed when a dataset's iterator is
-        initialized (its large constants, see `fed_constants`).
+        initialized (its large constants, see `fed_constants`); the dict itself is read
+        then, so what it holds at that time is fed.
 
     Returns:
       A `(features, labels, hooks)` triple: features a Tensor or dict of

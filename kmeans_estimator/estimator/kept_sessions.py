@@ -20,7 +20,10 @@ What a kept session shares with a new one, and what it does not:
   `MAX_KEPT_CONSTANT_BYTES` of constants, or, with `RunConfig.tf_random_seed` set,
   stateful random ops (a new graph would restart their sequence) are never kept.
   A dataset's large constants are no constants here: its pipeline is built with them
-  fed (`fed_constants`), and the digest that judges two builds equal covers their values.
+  fed (`fed_constants`). The digest that judges two builds equal covers their names,
+  dtypes and shapes, not their values: a kept graph is fed the values of the call that
+  uses it (`session.ModelGraph.refeed`), so a loop of calls on other data of the same
+  shape keeps its graph too.
 """
 import atexit
 import collections
@@ -136,8 +139,9 @@ def input_digest(graph_def, features, labels, feeds=None, python_inputs=()):
     it hands the model.
 
     Equal for two builds of the same pipeline in new graphs, whatever names TensorFlow
-    gave their functions; any other difference (an op, an attribute, a constant's value,
-    a fed value, a feature's name) changes it. Returns None for pipelines that are never
+    gave their functions, and whatever values it is fed; any other difference (an op, an
+    attribute, a constant's value, a fed value's dtype or shape, a feature's name)
+    changes it. Returns None for pipelines that are never
     kept: with Python functions no input vouched for, gradient functions or unreferenced
     library functions.
 
@@ -146,7 +150,7 @@ def input_digest(graph_def, features, labels, feeds=None, python_inputs=()):
       features: the features the pipeline hands the model.
       labels: its labels, or None.
       feeds: None, or {tensor name: numpy array} the pipeline is fed when its iterator
-        starts (`fed_constants`).
+        starts (`fed_constants`); their names, dtypes and shapes count, not their values.
       python_inputs: the graph's `PYTHON_INPUTS_COLLECTION`; a pipeline whose every
         Python function is vouched for there is digested with their identities.
     """
@@ -180,8 +184,6 @@ def input_digest(graph_def, features, labels, feeds=None, python_inputs=()):
         add(function.SerializeToString(deterministic=True))
     for name, value in sorted((feeds or {}).items()):
         add(f"{name} {value.dtype.str} {value.shape}".encode())
-        # Strings (an object array) have no buffer of their own; their tensor proto serves.
-        add(tf.make_tensor_proto(value).SerializeToString() if value.dtype == object else value.data)
     digest.update(repr(_tensor_names(features)).encode())
     digest.update(repr(_tensor_names(labels)).encode())
     return digest.hexdigest()

@@ -171,6 +171,21 @@ def test_constant_features_become_a_fed_dataset_giving_the_same_values_every_ste
             assert read_labels is None
 
 
+def test_sparse_constant_features_keep_their_indices_values_and_shape():
+    indices = np.stack([np.arange(POINTS.size) // 1000, np.arange(POINTS.size) % 1000], axis=1).astype(np.int64)
+
+    def sparse_input():
+        return {"x": tf.SparseTensor(indices, POINTS.reshape(-1), POINTS.shape)}
+
+    input_graph = build(sparse_input)
+    assert len(input_graph.feeds) == 2  # the indices and the values; the shape is small
+    assert isinstance(input_graph.features["x"], tf.SparseTensor)
+    (features, _), = read_input_graph(input_graph, 1)
+    np.testing.assert_array_equal(features["x"].indices, indices)
+    np.testing.assert_array_equal(features["x"].values, POINTS.reshape(-1))
+    np.testing.assert_array_equal(features["x"].dense_shape, POINTS.shape)
+
+
 def _scaled():
     return tf.constant(POINTS) * 2.0
 
