@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 BEAM_VENV := .venv-beam
 BEAM_STAMP := $(BEAM_VENV)/.installed
 
-.PHONY: example test beam-env beam-example bench bench-quick bench-calls bench-workloads bench-distributed clean
+.PHONY: example test beam-env beam-example bench bench-quick bench-calls bench-workloads bench-distributed bench-lloyd bench-phases clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,15 @@ bench-workloads: $(BENCH_STAMP)
 # Mini-batch points/s on a ps + chief (+ worker) cluster on 127.0.0.1 against one process.
 bench-distributed: $(BENCH_STAMP)
 	$(VPY) benchmarks/bench_distributed.py
+
+# A full-batch Lloyd iteration against the product floor, on each shape.
+bench-lloyd: $(BENCH_STAMP)
+	$(VPY) benchmarks/bench_lloyd.py --rounds 3
+
+# Where a train() call's time goes, for a tf.constant input and for the tf.data pipeline.
+bench-phases: $(BENCH_STAMP)
+	$(VPY) benchmarks/bench_call_phases.py --input constant
+	$(VPY) benchmarks/bench_call_phases.py --input tfdata
 
 clean:
 	rm -rf $(VENV) .venv-original $(BEAM_VENV) build *.egg-info

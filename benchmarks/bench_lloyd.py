@@ -17,7 +17,7 @@ What is timed:
   `centers_t` the contiguous `[d, k]` transpose.
 - Our iteration: `session.run` of the train op and the loss, which is what `KMeans.train`
   runs at every step, in the graph `train()` builds for `input_fn=lambda: tf.constant(points)`
-  (the input graph of `calls.build_input_graph`, whose constant is fed to a dataset when
+  (the input graph of `graphs.build_input_graph`, whose constant is fed to a dataset when
   its iterator starts, see kmeans_estimator/estimator/fed_constants.py, then the model's
   own `model_fn` in TRAIN mode), with the session options `train()` uses; the graph is
   built and the centers chosen (the first `k` points given as initial clusters) before timing.
@@ -103,7 +103,8 @@ def worker(spec):
     import tensorflow as tf
 
     import kmeans_estimator as ke
-    from kmeans_estimator.estimator.calls import build_input_graph, session_config
+    from kmeans_estimator.estimator.calls import session_config
+    from kmeans_estimator.estimator.graphs import build_input_graph
     from kmeans_estimator.estimator.spec import ModeKeys
 
     n, d, k, width = spec["shape"]

@@ -15,7 +15,7 @@ import warnings
 import tensorflow as tf
 from absl import logging
 
-from kmeans_estimator.estimator import calls, checkpoints, kept_sessions, saved_model, warm_start
+from kmeans_estimator.estimator import calls, checkpoints, graphs, kept_sessions, saved_model, warm_start
 from kmeans_estimator.estimator.checks import check_optional_positive_int
 from kmeans_estimator.estimator.run_config import RunConfig
 from kmeans_estimator.estimator.spec import EstimatorSpec, ModeKeys, check_hooks, check_saving_listeners
@@ -142,7 +142,7 @@ class Estimator:
     def _build(self, input_fn, mode):
         if not callable(input_fn):
             raise TypeError(f"input_fn must be callable, got {type(input_fn).__name__}")
-        return calls.build_model_graph(self._build_spec, input_fn, mode, self._config, self.params)
+        return graphs.build_model_graph(self._build_spec, input_fn, mode, self._config, self.params)
 
     # Extension points: what the machinery asks the model, for subclasses to answer.
 
@@ -191,13 +191,13 @@ class Estimator:
         may be.
         """
         config = self._config
-        input_graph = calls.build_input_graph(input_fn, mode, config, self.params)
+        input_graph = graphs.build_input_graph(input_fn, mode, config, self.params)
         local = not config.master and config.is_chief and not config.cluster_spec
         # The input's own ops decide first: a graph holding a large data set is never
         # kept, and digesting it would copy the data twice for nothing.
         if not (self.reuses_graphs() and local and not caller_hooks
                 and kept_sessions.reusable(input_graph.graph, config)):
-            return calls.add_model(input_graph, self._build_spec, mode, config), None
+            return graphs.add_model(input_graph, self._build_spec, mode, config), None
         digest = kept_sessions.input_digest(
             input_graph.graph.as_graph_def(), input_graph.features, input_graph.labels, input_graph.feeds,
             input_graph.graph.get_collection(kept_sessions.PYTHON_INPUTS_COLLECTION))
@@ -206,7 +206,7 @@ class Estimator:
             # Equal digests mean equal graphs but for the values fed: this call's are fed.
             kept.model.refeed(input_graph.feeds)
             return kept.model, kept
-        model = calls.add_model(input_graph, self._build_spec, mode, config)
+        model = graphs.add_model(input_graph, self._build_spec, mode, config)
         if digest is None or not kept_sessions.reusable(model.graph, config):
             return model, None
         return model, self._keeper.keep(mode, model, digest)

@@ -22,7 +22,7 @@ What a kept session shares with a new one, and what it does not:
   A dataset's large constants are no constants here: its pipeline is built with them
   fed (`fed_constants`). The digest that judges two builds equal covers their names,
   dtypes and shapes, not their values: a kept graph is fed the values of the call that
-  uses it (`session.ModelGraph.refeed`), so a loop of calls on other data of the same
+  uses it (`graphs.ModelGraph.refeed`), so a loop of calls on other data of the same
   shape keeps its graph too.
 """
 import atexit
@@ -281,7 +281,7 @@ class KeptGraph:
     """One mode's graph as the keeper holds it: the model, what calls added, the session.
 
     Attributes:
-      model: the call's `session.ModelGraph`.
+      model: the call's `graphs.ModelGraph`.
       digest: the `input_digest` its input pipeline had.
       session: the raw `tf.compat.v1.Session` of its last call, or None.
       checked_checkpoint: the checkpoint path last checked restorable into the graph.

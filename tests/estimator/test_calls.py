@@ -2,12 +2,10 @@
 import os
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from kmeans_estimator.estimator import calls, checkpoints
 from kmeans_estimator.estimator.run_config import RunConfig
-from kmeans_estimator.estimator.spec import ModeKeys
 
 
 def graph_with_constant(num_floats):
@@ -44,15 +42,3 @@ def test_has_large_constant_judges_by_shape_and_dtype():
     limit = checkpoints.MAX_WRITTEN_CONSTANT_BYTES
     assert not checkpoints.has_large_constant(graph_with_constant(limit // 4))
     assert checkpoints.has_large_constant(graph_with_constant(limit // 4 + 1))
-
-
-def test_refeed_replaces_the_fed_values_and_refuses_other_names():
-    points = np.ones((300, 1000), np.float32)
-    input_graph = calls.build_input_graph(lambda: tf.constant(points), ModeKeys.TRAIN, RunConfig(), None)
-    model = calls.add_model(input_graph, lambda features, labels, mode: None, ModeKeys.TRAIN, RunConfig())
-    (name, value), = model.feeds.items()
-    np.testing.assert_array_equal(value, points)
-    model.refeed({name: 2 * points})
-    np.testing.assert_array_equal(input_graph.feeds[name], 2 * points)
-    with pytest.raises(ValueError, match=r"refeed\(\) needs values for \['Const:0'\], got \['other:0'\]"):
-        model.refeed({"other:0": points})

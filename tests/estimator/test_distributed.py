@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import kmeans_estimator as ke
-from kmeans_estimator.estimator import calls, distributed
+from kmeans_estimator.estimator import calls, distributed, graphs
 from tests.estimator.linear_model import linear_model_fn
 
 CLUSTER = {"chief": ["127.0.0.1:1"], "ps": ["127.0.0.1:2", "127.0.0.1:3"], "worker": ["127.0.0.1:4"]}
@@ -28,7 +28,7 @@ def _model_graph(config, mode):
     def build_spec(features, labels, mode):
         return estimator.model_fn(features, labels, mode, estimator.config)
 
-    return calls.build_model_graph(build_spec, _input_fn, mode, estimator.config, estimator.params)
+    return graphs.build_model_graph(build_spec, _input_fn, mode, estimator.config, estimator.params)
 
 
 def _devices_by_type(graph, op_type):
@@ -145,10 +145,10 @@ def test_a_fed_training_input_keeps_the_devices_it_has_unfed(monkeypatch, tmp_pa
             tf.compat.v1.add_to_collection("unrelated", 0)  # Leaves the graph as it is.
         return tf.data.Dataset.from_tensor_slices(points).repeat().batch(10)
 
-    graphs = [calls.build_input_graph(lambda: input_fn(fed), ke.ModeKeys.TRAIN, config, None)
-              for fed in (True, False)]
-    assert graphs[0].feeds and not graphs[1].feeds
-    devices = [{op.name: op.device for op in graph.graph.get_operations()} for graph in graphs]
+    input_graphs = [graphs.build_input_graph(lambda: input_fn(fed), ke.ModeKeys.TRAIN, config, None)
+                    for fed in (True, False)]
+    assert input_graphs[0].feeds and not input_graphs[1].feeds
+    devices = [{op.name: op.device for op in graph.graph.get_operations()} for graph in input_graphs]
     assert devices[0] == devices[1]
     assert devices[0]["global_step"].startswith("/job:ps/")
     assert devices[0]["IteratorGetNext"] == "/job:worker/task:0/device:CPU:0"

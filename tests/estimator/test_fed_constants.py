@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 import kmeans_estimator as ke
-from kmeans_estimator.estimator import calls, checkpoints
+from kmeans_estimator.estimator import checkpoints, graphs
 from kmeans_estimator.estimator.spec import ModeKeys
 
 SEED = 5
@@ -50,7 +50,7 @@ def read_plainly(input_fn, count):
 
 
 def build(input_fn):
-    return calls.build_input_graph(input_fn, ModeKeys.TRAIN, ke.RunConfig(tf_random_seed=SEED), None)
+    return graphs.build_input_graph(input_fn, ModeKeys.TRAIN, ke.RunConfig(tf_random_seed=SEED), None)
 
 
 def unfed(input_fn):
