@@ -5,6 +5,8 @@ graph as a constant: 80 MB of GraphDef for 200000 x 100 float32 points, which ev
 session copies, and which keeps the graph from being kept for the next call
 (`kept_sessions`). The same pipeline with those constants turned into placeholders, fed
 their values when its iterator starts, reads the same batches from a small graph.
+Features that are constants themselves (`lambda: tf.constant(points)`) are read the same
+way, from a dataset of that one element, repeated.
 """
 import collections
 import itertools
@@ -15,8 +17,15 @@ import tensorflow as tf
 from kmeans_estimator.estimator import checkpoints, kept_sessions
 
 _MAX_SEED = 2**31 - 1
+# The name scope of the placeholders (and small constants) a rebuilt input of constant
+# features is made of; the constants' own names go to what its iterator gives.
+FED_SCOPE = "fed_constants"
 
-Rebuild = collections.namedtuple("Rebuild", ["input_fn", "feeds"])
+# How to build an input again with its large constants fed: `input_fn` returns a dataset,
+# `feeds` maps its placeholders' tensor names to their values, and `name_outputs`, None or
+# a callable `(features, labels) -> (features, labels)`, is applied to what its iterator
+# gives, in the same graph, before anything else is added to it.
+Rebuild = collections.namedtuple("Rebuild", ["input_fn", "feeds", "name_outputs"])
 
 
 def _holds_only_global_step(graph, step):
@@ -163,7 +172,7 @@ def rebuild_feeding_constants(result):
             imported_variant, = tf.graph_util.import_graph_def(imported, return_elements=[variant_name], name="")
         return tf.data.experimental.from_variant(imported_variant, element_spec)
 
-    return Rebuild(input_fn, feeds)
+    return Rebuild(input_fn, feeds, None)
 
 
 def _rebuild_constant_tensors(result):
@@ -180,8 +189,11 @@ def _rebuild_constant_tensors(result):
     Returns:
       None, or a `Rebuild` whose `input_fn` returns
       `tf.data.Dataset.from_tensors(result).repeat()`, `result` rebuilt with the same
-      structure, names, dtypes and shapes: its small constants as constants of the same
-      value, its large ones as placeholders fed their values.
+      structure, dtypes and shapes: its small constants as constants of the same value,
+      its large ones as placeholders fed their values, all under `FED_SCOPE`. Its
+      `name_outputs` names what the iterator gives as the constants were named (an
+      Identity each), so that a tensor fetched by name (`'Const:0'` in a hook, say)
+      gives what it gave.
     """
     if isinstance(result, list):
         result = tuple(result)
@@ -210,17 +222,27 @@ def _rebuild_constant_tensors(result):
     values = {name: _constant_value(op) for name, op in constants.items()}
     structure = result
     large_names = set(large)
+    component_names = [component.op.name for component in components]
+    paired = isinstance(structure, tuple)
 
     def input_fn():
         rebuilt = {}
         for name, op in constants.items():
             dtype, shape = op.outputs[0].dtype, op.outputs[0].shape
+            fed_name = f"{FED_SCOPE}/{name}"
             if name in large_names:
-                rebuilt[name] = tf.compat.v1.placeholder(dtype, shape, name=name)
+                rebuilt[name] = tf.compat.v1.placeholder(dtype, shape, name=fed_name)
             else:
-                rebuilt[name] = tf.constant(values[name], dtype, shape, name=name)
+                rebuilt[name] = tf.constant(values[name], dtype, shape, name=fed_name)
         element = tf.nest.pack_sequence_as(
-            structure, [rebuilt[component.op.name] for component in components], expand_composites=True)
+            structure, [rebuilt[name] for name in component_names], expand_composites=True)
         return tf.data.Dataset.from_tensors(element).repeat()
 
-    return Rebuild(input_fn, {f"{name}:0": values[name] for name in large})
+    def name_outputs(features, labels):
+        element = (features, labels) if paired else features
+        named = [tf.identity(tensor, name=name) for tensor, name in
+                 zip(tf.nest.flatten(element, expand_composites=True), component_names)]
+        element = tf.nest.pack_sequence_as(element, named, expand_composites=True)
+        return element if paired else (element, None)
+
+    return Rebuild(input_fn, {f"{FED_SCOPE}/{name}:0": values[name] for name in large}, name_outputs)

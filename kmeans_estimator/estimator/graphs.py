@@ -4,6 +4,7 @@ constants fed (`fed_constants`), and the model added to it.
 `estimator.Estimator` builds them; `calls` runs them.
 """
 import collections
+import contextlib
 
 import tensorflow as tf
 
@@ -53,20 +54,10 @@ class ModelGraph:
 InputGraph = collections.namedtuple("InputGraph", ["graph", "features", "labels", "input_hooks", "feeds"])
 
 
-def build_input_graph(input_fn, mode, config, params, feeds=None):
-    """Builds a new graph holding the global step and the input pipeline, on the CPU.
-
-    A training graph's global step and input are built under the training device
-    function, as tf.estimator built them: on a cluster, the global step goes to a ps
-    task and the input to this task's CPU.
-
-    A dataset whose pipeline holds large constants is built again, in a new graph where
-    they are placeholders fed their values, `feeds`, when its iterator starts
-    (`fed_constants`): the same batches from a graph without the data.
-
-    Returns:
-      An `InputGraph`; its labels are None in PREDICT mode, its feeds {} if none.
-    """
+@contextlib.contextmanager
+def _new_input_graph(mode, config):
+    """A new graph, made the default, holding the global step (and the graph seed), inside
+    the device scope input pipelines are built in."""
     graph = tf.Graph()
     device_fn = _device_fn(config, mode) if mode == ModeKeys.TRAIN else None
     with graph.as_default(), tf.compat.v1.device(device_fn):
@@ -74,14 +65,38 @@ def build_input_graph(input_fn, mode, config, params, feeds=None):
             tf.compat.v1.set_random_seed(config.tf_random_seed)
         tf.compat.v1.train.get_or_create_global_step()
         with tf.device("/cpu:0"):
-            result = inputs.call_input_fn(input_fn, mode, params, config)
-            rebuild = None if feeds else fed_constants.rebuild_feeding_constants(result)
-            if rebuild is None:
-                # The hooks read this very dict, which `ModelGraph.refeed` updates.
-                feeds = {} if feeds is None else feeds
-                features, labels, input_hooks = inputs.parse_input_fn_result(result, feeds)
+            yield graph
+
+
+def build_input_graph(input_fn, mode, config, params):
+    """Builds a new graph holding the global step and the input pipeline, on the CPU.
+
+    A training graph's global step and input are built under the training device
+    function, as tf.estimator built them: on a cluster, the global step goes to a ps
+    task and the input to this task's CPU.
+
+    An input holding large constants (a dataset's, or features that are constants) is
+    built again, in a new graph where they are placeholders fed their values, `feeds`,
+    when its iterator starts (`fed_constants`): the same batches from a graph without
+    the data.
+
+    Returns:
+      An `InputGraph`; its labels are None in PREDICT mode, its feeds {} if none. The
+      input hooks read that very feeds dict, which `ModelGraph.refeed` updates.
+    """
+    with _new_input_graph(mode, config) as graph:
+        result = inputs.call_input_fn(input_fn, mode, params, config)
+        rebuild = fed_constants.rebuild_feeding_constants(result)
+        if rebuild is None:
+            feeds = {}
+            features, labels, input_hooks = inputs.parse_input_fn_result(result, feeds)
     if rebuild is not None:
-        return build_input_graph(rebuild.input_fn, mode, config, params, rebuild.feeds)
+        feeds = rebuild.feeds
+        with _new_input_graph(mode, config) as graph:
+            result = inputs.call_input_fn(rebuild.input_fn, mode, params, config)
+            features, labels, input_hooks = inputs.parse_input_fn_result(result, feeds)
+            if rebuild.name_outputs is not None:
+                features, labels = rebuild.name_outputs(features, labels)
     if mode == ModeKeys.PREDICT:
         labels = None
     return InputGraph(graph, features, labels, list(input_hooks), feeds)

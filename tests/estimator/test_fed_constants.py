@@ -156,9 +156,11 @@ CONSTANT_RESULTS = {
 @pytest.mark.parametrize("result", sorted(CONSTANT_RESULTS))
 def test_constant_features_become_a_fed_dataset_giving_the_same_values_every_step(result):
     input_graph = build(CONSTANT_RESULTS[result])
-    assert list(input_graph.feeds) == ["Const:0"]
+    assert list(input_graph.feeds) == ["fed_constants/Const:0"]
     assert not checkpoints.has_large_constant(input_graph.graph)
     features = input_graph.features["x"] if isinstance(input_graph.features, dict) else input_graph.features
+    # Named as the constant was: a hook fetching "Const:0" gets what it got.
+    assert features.name == "Const:0"
     assert features.shape == POINTS.shape and features.dtype == tf.float32
     reads = read_input_graph(input_graph, 3)
     for read_features, read_labels in reads:
@@ -180,6 +182,7 @@ def test_sparse_constant_features_keep_their_indices_values_and_shape():
     input_graph = build(sparse_input)
     assert len(input_graph.feeds) == 2  # the indices and the values; the shape is small
     assert isinstance(input_graph.features["x"], tf.SparseTensor)
+    assert input_graph.features["x"].values.name == "SparseTensor/values:0"
     (features, _), = read_input_graph(input_graph, 1)
     np.testing.assert_array_equal(features["x"].indices, indices)
     np.testing.assert_array_equal(features["x"].values, POINTS.reshape(-1))
@@ -208,6 +211,24 @@ def test_inputs_that_are_more_than_constants_are_left_alone(input_fn):
     assert checkpoints.has_large_constant(input_graph.graph)
     (features, _), = read_input_graph(input_graph, 1)
     np.testing.assert_array_equal(features, 2.0 * POINTS if input_fn is _scaled else POINTS)
+
+
+def test_a_hook_fetching_the_constant_by_name_gets_its_values(tmp_path):
+    """What the caller's hooks see is what they saw with the constant in the graph."""
+    seen = []
+
+    class FetchByName(tf.compat.v1.train.SessionRunHook):
+        def before_run(self, run_context):
+            return tf.compat.v1.train.SessionRunArgs("Const:0")
+
+        def after_run(self, run_context, run_values):
+            seen.append(run_values.results)
+
+    model = ke.KMeans(4, model_dir=str(tmp_path), initial_clusters=POINTS[:4], use_mini_batch=False)
+    model.train(lambda: tf.constant(POINTS), steps=2, hooks=[FetchByName()])
+    assert len(seen) == 2
+    for values in seen:
+        np.testing.assert_array_equal(values, POINTS)
 
 
 def test_kmeans_on_fed_constant_features_trains_as_on_the_constant(tmp_path):

@@ -16,5 +16,5 @@ def test_refeed_replaces_the_fed_values_and_refuses_other_names():
     np.testing.assert_array_equal(value, points)
     model.refeed({name: 2 * points})
     np.testing.assert_array_equal(input_graph.feeds[name], 2 * points)
-    with pytest.raises(ValueError, match=r"refeed\(\) needs values for \['Const:0'\], got \['other:0'\]"):
+    with pytest.raises(ValueError, match=r"refeed\(\) needs values for \['fed_constants/Const:0'\], got \['other:0'\]"):
         model.refeed({"other:0": points})
