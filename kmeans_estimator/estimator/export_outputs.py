@@ -110,12 +110,7 @@ class NoInputPredictOutput(PredictOutput):
     least one input to fill from "instances" or "inputs"); a `PredictOutput` of the same
     tensors, which takes the receiver's inputs without reading them, serves REST clients.
 
-    Args:
-      outputs: a Tensor or SparseTensor (named 'output'), or a dict of str to them.
-
-    Raises:
-      TypeError: if `outputs` or one of its values is not a tensor, or a key is not a str.
-      ValueError: if `outputs` is an empty dict or a key is empty.
+    Takes the arguments, and raises the errors, of `PredictOutput`.
     """
 
     def as_signature_def(self, receiver_tensors):

@@ -49,6 +49,14 @@ def _seeds_drawn(graph):
     return 0 if seeds == (0, _MAX_SEED) else seeds[1]
 
 
+def _global_step_ops(graph, step):
+    """The names of the ops the global step `step` was made of: the graph's first ops,
+    made before anything of the input (a new graph made for the rebuild holds them too)."""
+    return set(itertools.takewhile(
+        lambda name: name == step.op.name or name.startswith(step.op.name + "/"),
+        (op.name for op in graph.get_operations())))
+
+
 def _source_name(node_input):
     """The node an input string of a NodeDef ('name', 'name:1', '^name') comes from."""
     return node_input.lstrip("^").split(":")[0]
@@ -143,11 +151,7 @@ def rebuild_feeding_constants(result):
     graph_def, feeds = _graph_def_feeding_constants(graph)
     if kept_sessions.calls_python(graph_def):
         return None
-    # The ops the global step was made of, made before anything of the input; the new graph
-    # holds them already.
-    step_ops = set(itertools.takewhile(
-        lambda name: name == step.op.name or name.startswith(step.op.name + "/"),
-        (op.name for op in graph.get_operations())))
+    step_ops = _global_step_ops(graph, step)
     imported = tf.compat.v1.GraphDef()
     imported.versions.CopyFrom(graph_def.versions)
     imported.library.CopyFrom(graph_def.library)
@@ -214,10 +218,8 @@ def _rebuild_constant_tensors(result):
     step = tf.compat.v1.train.get_global_step(graph)
     if not large or step is None or not _holds_only_global_step(graph, step):
         return None
-    step_name = step.op.name
-    others = [op for op in graph.get_operations()
-              if op.name not in constants and op.name != step_name and not op.name.startswith(step_name + "/")]
-    if others:
+    step_ops = _global_step_ops(graph, step)
+    if any(op.name not in constants and op.name not in step_ops for op in graph.get_operations()):
         return None
     values = {name: _constant_value(op) for name, op in constants.items()}
     structure = result
