@@ -42,6 +42,11 @@ class ScheduledHook(tf.compat.v1.train.SessionRunHook):
         del session, step, loss
         return False
 
+    def input_ended(self, session):
+        """Called with the raw session when a training run met the end of the input
+        (an `OutOfRangeError`, which ends training normally), before any hook's `end`."""
+        del session
+
 
 class StepLimitHook(ScheduledHook):
     """Ends training after `num_steps` more steps, or at the absolute `last_step`."""

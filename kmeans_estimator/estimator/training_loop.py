@@ -41,7 +41,9 @@ class TrainingLoop:
     the train op, one `session.run` each. A step runs through the session's
     hooks when any hook is not a `ScheduledHook` but has `before_run` or
     `after_run` (user hooks, for instance), or when a `ScheduledHook` is due;
-    otherwise it runs on the raw session. After each step the loop checks the
+    otherwise it runs on the raw session. A run that meets the end of the input
+    (`OutOfRangeError`) is reported to every ScheduledHook's `input_ended` before
+    the error ends training. After each step the loop checks the
     loss (a NaN loss raises `tf.compat.v1.train.NanLossDuringTrainingError`,
     as tf.estimator's NanTensorHook did) and calls every ScheduledHook's
     `observe`; one of them returning True ends training.
@@ -57,6 +59,8 @@ class TrainingLoop:
         scheduled = [hook for hook in hooks if isinstance(hook, ScheduledHook)]
         self._due_checks = [hook.is_due for hook in scheduled if type(hook).is_due is not ScheduledHook.is_due]
         self._observers = [hook.observe for hook in scheduled]
+        self._end_listeners = [
+            hook.input_ended for hook in scheduled if type(hook).input_ended is not ScheduledHook.input_ended]
         self._every_run_hooked = any(_needs_every_run(hook) for hook in hooks)
         self._raw_session = None
         self._raw_step = None
@@ -84,10 +88,15 @@ class TrainingLoop:
         while True:
             upcoming = self._step + 1
             hooked = self._every_run_hooked or any(is_due(upcoming) for is_due in self._due_checks)
-            if hooked:
-                _, loss, step = step_context.run_with_hooks(self._fetches)
-            else:
-                _, loss, step = self._raw_step()
+            try:
+                if hooked:
+                    _, loss, step = step_context.run_with_hooks(self._fetches)
+                else:
+                    _, loss, step = self._raw_step()
+            except tf.errors.OutOfRangeError:
+                for input_ended in self._end_listeners:
+                    input_ended(raw_session)
+                raise
             self._finish_step(step_context, raw_session, int(step), loss)
             if hooked:
                 return

@@ -35,6 +35,25 @@ class LossRelativeChangeHook(ScheduledHook):
         return False
 
 
+class CountRunAtEndOfInputHook(ScheduledHook):
+    """Counts the training run that meets the end of the input as a step, as the original did.
+
+    The original's train op incremented the global step beside the step itself, not after
+    it, so the run that found the input exhausted still moved the global step: `train()`
+    on an input of B batches ends B + 1 steps later (B steps if the call began by choosing
+    the centers from the first batch). Programs that loop on the global step, checkpoint
+    numbers and TensorBoard's x-axis all count that way, so this hook runs `increment`
+    (the global step's `assign_add(1)`) when the loop reports that the input ended, before
+    the final checkpoint is saved.
+    """
+
+    def __init__(self, increment):
+        self._increment = increment
+
+    def input_ended(self, session):
+        session.run(self._increment)
+
+
 def _init_error(message):
     # The original's type for input that cannot initialize the centers.
     return tf.errors.InvalidArgumentError(None, None, message)

@@ -6,7 +6,7 @@ from kmeans_estimator.estimator import distributed, export_outputs
 from kmeans_estimator.estimator.spec import EstimatorSpec, ModeKeys
 from kmeans_estimator.kmeans import initialization, step, summaries, variables
 from kmeans_estimator.kmeans.features import finite, non_empty, points_from_features
-from kmeans_estimator.kmeans.hooks import InitializeClustersHook, LossRelativeChangeHook
+from kmeans_estimator.kmeans.hooks import CountRunAtEndOfInputHook, InitializeClustersHook, LossRelativeChangeHook
 
 # Prediction keys and signature names, the original's.
 ALL_DISTANCES = "all_distances"
@@ -87,7 +87,8 @@ def _train_spec(settings, points, centers, initialized, config):
         state = summaries.add_training_summaries(settings.num_clusters, centers_now, nearest, own_device)
         chief_hooks.append(summaries.ProjectorHook(config.model_dir, state, config.save_summary_steps))
     train_op = step.train_op(settings, points, centers, centers_now, nearest)
-    hooks = [InitializeClustersHook(init, initialized, settings.num_clusters, initialization.init_source(settings))]
+    hooks = [InitializeClustersHook(init, initialized, settings.num_clusters, initialization.init_source(settings)),
+             CountRunAtEndOfInputHook(step.end_of_input_increment())]
     if settings.relative_tolerance is not None:
         hooks.append(LossRelativeChangeHook(settings.relative_tolerance))
     return EstimatorSpec(ModeKeys.TRAIN, loss=loss, train_op=train_op, training_hooks=hooks,

@@ -135,3 +135,11 @@ def train_op(settings, points, centers, centers_now, nearest):
         update_op = full_batch_update(settings, points, centers, centers_now, nearest)
     with tf.control_dependencies([grouped_with(global_step, [update_op])]):
         return tf.compat.v1.assign_add(global_step, one, name="train_op")
+
+
+def end_of_input_increment():
+    """The global step's increment for the run that meets the end of the input
+    (see `hooks.CountRunAtEndOfInputHook`)."""
+    global_step = tf.compat.v1.train.get_global_step()
+    with global_step.graph.colocate_with(global_step.op):
+        return tf.compat.v1.assign_add(global_step, 1, name="end_of_input_step")

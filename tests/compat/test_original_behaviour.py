@@ -53,15 +53,17 @@ def test_queue_runner_input_of_identical_points_trains_with_the_defaults(tmp_pat
     np.testing.assert_array_equal(kmeans.cluster_centers(), np.zeros([5, 3], np.float32))
 
 
-def test_one_epoch_input_spends_the_first_call_on_the_centers_then_steps_once_a_call(tmp_path, three_blobs):
+def test_one_epoch_input_counts_the_run_that_meets_its_end(tmp_path, three_blobs):
     kmeans = ke.experimental.KMeans(3, model_dir=str(tmp_path), use_mini_batch=False, seed=1)
     input_fn = limit_epochs_input(three_blobs)
-    scores = []
+    scores, steps = [], []
     for _ in range(3):
         kmeans.train(input_fn)
         scores.append(kmeans.score(input_fn))
+        steps.append(kmeans.get_variable_value("global_step"))
     # The first call's one batch chooses the initial centers; each later call steps once.
-    assert kmeans.get_variable_value("global_step") == 2
+    # Every call also counts the run that finds the input exhausted, as the original did.
+    assert steps == [1, 3, 5]
     assert scores[0] >= scores[1] >= scores[2] > 0
     assert sorted(kmeans.evaluate(input_fn, steps=1)) == ["global_step", "loss", "score"]
     indices = list(kmeans.predict_cluster_index(input_fn))
