@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 BEAM_VENV := .venv-beam
 BEAM_STAMP := $(BEAM_VENV)/.installed
 
-.PHONY: example test beam-env beam-example bench bench-quick bench-calls bench-workloads bench-distributed bench-lloyd bench-phases clean
+.PHONY: example test original-env beam-env beam-example bench bench-quick bench-calls bench-workloads bench-distributed bench-lloyd bench-phases clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,20 @@ $(STAMP): setup.py
 example: $(STAMP)
 	$(VPY) examples/quickstart.py
 
+# The original KMeans Estimator (tensorflow-cpu 2.15.1 + tensorflow-estimator 2.15.0), run beside
+# ours by tests/compat: the differential suite and the model directories crossing both ways.
+ORIGINAL_VENV := .venv-original
+ORIGINAL_STAMP := $(ORIGINAL_VENV)/.installed
+
 # The suite's Beam pipeline test runs examples/beam_check.py in .venv-beam (see below).
-test: $(STAMP) $(BEAM_STAMP)
+test: $(STAMP) $(BEAM_STAMP) $(ORIGINAL_STAMP)
 	$(VPY) -m pytest -q tests
+
+$(ORIGINAL_STAMP): benchmarks/setup_original.sh
+	PYTHON=$(PYTHON) bash benchmarks/setup_original.sh $(ORIGINAL_VENV)
+	touch $(ORIGINAL_STAMP)
+
+original-env: $(ORIGINAL_STAMP)
 
 $(BEAM_STAMP): setup.py examples/requirements-beam.txt
 	$(PYTHON) -m venv $(BEAM_VENV)
@@ -51,13 +62,11 @@ bench: $(BENCH_STAMP)
 	$(VPY) benchmarks/bench_kmeans.py --json bench_kmeans.json --plot bench_kmeans.png
 
 # Compares per-call costs with the original TF 2.15 KMeans in .venv-original.
-bench-calls: $(BENCH_STAMP)
-	test -x .venv-original/bin/python || bash benchmarks/setup_original.sh
+bench-calls: $(BENCH_STAMP) $(ORIGINAL_STAMP)
 	$(VPY) benchmarks/bench_calls.py --original-python .venv-original/bin/python
 
 # Call sequences against the original, the canonical tf.data pipeline, 200k x 64 with k=256.
-bench-workloads: $(BENCH_STAMP)
-	test -x .venv-original/bin/python || bash benchmarks/setup_original.sh
+bench-workloads: $(BENCH_STAMP) $(ORIGINAL_STAMP)
 	$(VPY) benchmarks/bench_workloads.py --original-python .venv-original/bin/python
 
 # Mini-batch points/s on a ps + chief (+ worker) cluster on 127.0.0.1 against one process.

@@ -285,7 +285,7 @@ def run_evaluation(model, config, hooks, steps, checkpoint_path, eval_dir, kept=
             while not session.should_stop():
                 session.run(prepared.update_op)
         results = final_hook.final_ops_values
-        event_files.add_evaluation(eval_dir, results)
+        event_files.add_evaluation(eval_dir, results, checkpoint_path)
     return results
 
 

@@ -13,6 +13,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
+# The tag of the evaluated checkpoint's path in an evaluation's event file.
+CHECKPOINT_PATH_TAG = "checkpoint_path"
 # Writers of the directories used last; older ones are closed (each holds a thread and a file).
 MAX_OPEN_WRITERS = 16
 _WRITERS = collections.OrderedDict()
@@ -56,14 +58,20 @@ def add_graph(output_dir, graph_def, digest):
     writer(output_dir).add_event(event)
 
 
-def add_evaluation(output_dir, results):
+def add_evaluation(output_dir, results, checkpoint_path=None):
     """Adds an evaluation's scalar metrics (`results`, {name: value} with its
-    "global_step") to the event file of `output_dir`, at that step."""
+    "global_step") to the event file of `output_dir`, at that step, and the path of the
+    checkpoint evaluated as the string tensor `checkpoint_path`, as tf.estimator did."""
+    step = int(results["global_step"])
     values = [
         tf.compat.v1.Summary.Value(tag=name, simple_value=float(value))
         for name, value in sorted(results.items())
         if name != "global_step" and np.ndim(value) == 0 and np.issubdtype(np.asarray(value).dtype, np.number)
     ]
     found = writer(output_dir)
-    found.add_summary(tf.compat.v1.Summary(value=values), int(results["global_step"]))
+    found.add_summary(tf.compat.v1.Summary(value=values), step)
+    if checkpoint_path:
+        path = tf.compat.v1.Summary.Value(
+            tag=CHECKPOINT_PATH_TAG, tensor=tf.make_tensor_proto(checkpoint_path, dtype=tf.string))
+        found.add_summary(tf.compat.v1.Summary(value=[path]), step)
     found.flush()

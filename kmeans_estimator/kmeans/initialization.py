@@ -245,12 +245,13 @@ def init_source(settings):
 
 
 def check_given_dimension(settings, num_features):
-    """Raises ValueError when given initial centers have another number of features than the points."""
+    """Raises `tf.errors.InvalidArgumentError` (the original's type, which found it when the
+    init ran) when given initial centers have another number of features than the points,
+    here before anything is written."""
     given = settings.given_centers
     if given is not None and given.shape[1] != num_features:
-        raise ValueError(
-            f"initial_clusters have {given.shape[1]} features, but the input points have {num_features}"
-        )
+        raise tf.errors.InvalidArgumentError(
+            None, None, f"initial_clusters have {given.shape[1]} features, but the input points have {num_features}")
 
 
 __all__ = [

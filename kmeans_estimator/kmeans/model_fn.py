@@ -52,17 +52,20 @@ def serving_outputs(settings, all_distances, centers):
     }
 
 
-def _predict_spec(settings, points, centers, nearest):
+def _predict_spec(settings, points, centers, nearest, trained):
     """The PREDICT spec: what `predict()` yields and what an exported SavedModel serves.
 
     `predict()` reads `nearest` from the blocked nearest-center search, which never holds
     the `[n, k]` distance matrix when only `cluster_index` is asked for. The signatures
     read the full matrix instead (serving batches are small): its argmin is made of
     TensorFlow Lite builtin ops, where the blocked search's while_loop cannot be converted.
+    `trained` (see `_trained_check`) runs before any prediction.
     """
     with tf.name_scope("kmeans/distances"):
         all_distances = finite(distances.pairwise_distances(points, centers, settings.distance_metric))
-    predictions = {CLUSTER_INDEX: nearest, ALL_DISTANCES: all_distances}
+    # `predict()` checks that the centers were trained; a SavedModel holds trained ones.
+    with tf.control_dependencies([trained]):
+        predictions = {CLUSTER_INDEX: tf.identity(nearest), ALL_DISTANCES: tf.identity(all_distances)}
     return EstimatorSpec(
         ModeKeys.PREDICT, predictions=predictions, export_outputs=serving_outputs(settings, all_distances, centers))
 
@@ -106,6 +109,16 @@ def _assign(settings, points, centers):
         return nearest, tf.reduce_sum(nearest_distance, name="loss")
 
 
+def _trained_check(initialized):
+    """Fails the run with `tf.errors.InvalidArgumentError`, as the original did, when the
+    centers were never chosen: no checkpoint to restore, or one saved before training chose them."""
+    return tf.debugging.Assert(
+        initialized.read_value(),
+        ["KMeans has no trained centers: the model directory holds no checkpoint whose centers were "
+         "chosen; call train() first"],
+        name="kmeans/trained_check")
+
+
 def build_model_fn(settings):
     """The `model_fn(features, mode, config)` of k-means with `settings`."""
 
@@ -121,8 +134,11 @@ def build_model_fn(settings):
         if mode == ModeKeys.TRAIN:
             return _train_spec(settings, points, centers, initialized, config)
         nearest, loss = _assign(settings, points, centers)
+        trained = _trained_check(initialized)
         if mode == ModeKeys.PREDICT:
-            return _predict_spec(settings, points, centers, nearest)
+            return _predict_spec(settings, points, centers, nearest, trained)
+        with tf.control_dependencies([trained]):
+            loss = tf.identity(loss)
         return EstimatorSpec(mode, loss=loss, eval_metric_ops={SCORE: tf.compat.v1.metrics.mean(loss, name="score")})
 
     return kmeans_model_fn

@@ -1,4 +1,6 @@
 """Fixtures of the compatibility tests: small inputs built the way programs for the original built them."""
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -53,3 +55,20 @@ def three_blobs():
     rng = np.random.RandomState(0)
     centers = np.array([[-4.0, 4.0], [4.0, 4.0], [0.0, 0.0]])
     return np.concatenate([rng.normal(center, 0.3, (40, 2)) for center in centers]).astype(np.float32)
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="session")
+def original_python():
+    """The Python of the original KMeans Estimator (TensorFlow 2.15 with tensorflow-estimator):
+    `$KMEANS_ORIGINAL_PYTHON`, or `.venv-original` (`make original-env`). Under CI a missing one
+    fails the tests that need it instead of skipping them."""
+    python = os.environ.get("KMEANS_ORIGINAL_PYTHON") or os.path.join(REPO, ".venv-original", "bin", "python")
+    if not os.access(python, os.X_OK):
+        message = f"the original's Python {python} is missing: `make original-env` builds .venv-original"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return python

@@ -1,0 +1,574 @@
+"""The scenarios: each a program for the original, written once against the public API.
+
+A scenario is a function `(KMeans, est, model_dir) -> dict`: `KMeans` is the class under
+test, `est` its module (`tf.compat.v1.estimator` on the original's side, `kmeans_estimator`
+on ours: each has `RunConfig`, `inputs.numpy_input_fn` and `export`), and `model_dir` a new,
+empty directory of its own. The dict holds what the program observed, as JSON. Both sides'
+dicts must be equal, field by field (floats to a relative 1e-4), except for the fields of a
+`Difference`: a row of the README's table of differences, whose `expect` asserts what that
+row documents.
+"""
+import dataclasses
+import os
+from typing import Callable, Dict, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from tests.compat.differential import inputs
+from tests.compat.differential.inputs import INITIAL_CENTERS, POINTS, PROBES
+from tests.compat.differential.observe import (
+    checkpoint_numbers, files_under, outcome, plain, raised, state, summary_tags)
+
+
+@dataclasses.dataclass(frozen=True)
+class Difference:
+    """A deliberate difference: the README row `situation` (its first cell) documents it.
+
+    `fields` are left out of the equality check; `expect(original, ours)` gets both records
+    and returns True when each side shows what the row says.
+    """
+
+    situation: str
+    fields: Tuple[str, ...]
+    expect: Callable[[dict, dict], bool]
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    name: str
+    run: Callable
+    difference: Optional[Difference] = None
+
+
+SCENARIOS: Dict[str, Scenario] = {}
+
+
+def scenario(difference=None):
+    """Registers the decorated function as a scenario named after it."""
+
+    def register(run):
+        SCENARIOS[run.__name__] = Scenario(run.__name__, run, difference)
+        return run
+
+    return register
+
+
+# What the scenarios read back from a trained model.
+
+def predictions(kmeans, points=PROBES):
+    """`predict()`'s two keys for `points`, in order."""
+    results = list(kmeans.predict(inputs.limit_epochs(points)))
+    return {
+        "cluster_index": [int(result["cluster_index"]) for result in results],
+        "all_distances": [plain(result["all_distances"]) for result in results],
+    }
+
+
+def full_record(kmeans, points=POINTS):
+    """The model's state, then what `predict`, `predict_cluster_index`, `transform`, `score`
+    and `evaluate` give for it."""
+    record = state(kmeans)
+    record.update(predictions(kmeans))
+    record["predict_cluster_index"] = [int(index) for index in kmeans.predict_cluster_index(inputs.limit_epochs(PROBES))]
+    record["transform"] = [plain(row) for row in kmeans.transform(inputs.limit_epochs(PROBES))]
+    record["score"] = float(kmeans.score(inputs.constant(points)))
+    record["evaluate"] = plain(kmeans.evaluate(inputs.constant(points), steps=1))
+    return record
+
+
+def steps_after_calls(kmeans, input_fn, calls, **train_args):
+    """The global step after each of `calls` `train()` calls."""
+    steps = []
+    for _ in range(calls):
+        kmeans.train(input_fn, **train_args)
+        steps.append(int(kmeans.get_variable_value("global_step")))
+    return steps
+
+
+def _kmeans(KMeans, model_dir, mode, **kwargs):
+    """KMeans of 3 clusters in `mode`: "full_batch", "mini_batch" (N = 1) or "mini_batch_3" (N = 3)."""
+    kwargs.setdefault("initial_clusters", INITIAL_CENTERS)
+    if mode == "full_batch":
+        return KMeans(3, model_dir=model_dir, use_mini_batch=False, **kwargs)
+    steps = 3 if mode == "mini_batch_3" else 1
+    return KMeans(3, model_dir=model_dir, use_mini_batch=True, mini_batch_steps_per_iteration=steps, **kwargs)
+
+
+MODES = ("full_batch", "mini_batch", "mini_batch_3")
+
+
+# Training in each mode on each kind of input, from given centers.
+
+def _constant_steps(mode):
+    def run(KMeans, est, model_dir):
+        kmeans = _kmeans(KMeans, model_dir, mode)
+        record = {"steps": steps_after_calls(kmeans, inputs.constant(), 2, steps=2)}
+        record.update(full_record(kmeans))
+        return record
+    return run
+
+
+def _one_step_at_a_time(mode):
+    def run(KMeans, est, model_dir):
+        kmeans = _kmeans(KMeans, model_dir, mode)
+        centers = []
+        for _ in range(4):
+            kmeans.train(inputs.dataset(repeat=True), steps=1)
+            centers.append(plain(kmeans.cluster_centers()))
+        return {"centers_after_each_step": centers, **state(kmeans)}
+    return run
+
+
+def _docs_example(mode):
+    """The docs' loop: train, then score, on a one-epoch input; init from the first batch."""
+    def run(KMeans, est, model_dir):
+        kmeans = _kmeans(KMeans, model_dir, mode, initial_clusters=inputs.first_points)
+        input_fn = inputs.limit_epochs()
+        steps, scores = [], []
+        for _ in range(3):
+            kmeans.train(input_fn)
+            steps.append(int(kmeans.get_variable_value("global_step")))
+            scores.append(float(kmeans.score(input_fn)))
+        return {"steps": steps, "scores": scores, **state(kmeans)}
+    return run
+
+
+def _three_epochs(mode):
+    def run(KMeans, est, model_dir):
+        kmeans = _kmeans(KMeans, model_dir, mode)
+        return {"steps": steps_after_calls(kmeans, inputs.limit_epochs(num_epochs=3), 3), **state(kmeans)}
+    return run
+
+
+def _dataset_that_ends(mode):
+    def run(KMeans, est, model_dir):
+        kmeans = _kmeans(KMeans, model_dir, mode)
+        return {"steps": steps_after_calls(kmeans, inputs.dataset(), 2), **state(kmeans)}
+    return run
+
+
+def _numpy_input_fn(mode, num_epochs):
+    def run(KMeans, est, model_dir):
+        kmeans = _kmeans(KMeans, model_dir, mode)
+        input_fn = est.inputs.numpy_input_fn(POINTS, batch_size=10, num_epochs=num_epochs, shuffle=False)
+        train_args = {} if num_epochs else {"steps": 4}
+        return {"steps": steps_after_calls(kmeans, input_fn, 2, **train_args), **state(kmeans)}
+    return run
+
+
+for _mode in MODES:
+    for _make, _suffix in ((_constant_steps, "constant_steps"), (_one_step_at_a_time, "one_step_at_a_time"),
+                           (_docs_example, "docs_example_loop"), (_three_epochs, "limit_epochs_3"),
+                           (_dataset_that_ends, "dataset_that_ends"),
+                           (lambda mode: _numpy_input_fn(mode, 1), "numpy_input_fn_one_epoch"),
+                           (lambda mode: _numpy_input_fn(mode, None), "numpy_input_fn_repeating")):
+        _run = _make(_mode)
+        _run.__name__ = f"{_mode}_{_suffix}"
+        scenario()(_run)
+
+
+# Inputs of other shapes, init, metric and stopping rules (full batch unless named).
+
+@scenario()
+def queue_runner_input(KMeans, est, model_dir):
+    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    return {"steps": steps_after_calls(kmeans, inputs.queue_runner(), 1, steps=3), **state(kmeans)}
+
+
+@scenario()
+def feature_dict_input(KMeans, est, model_dir):
+    kmeans = _kmeans(KMeans, model_dir, "full_batch", initial_clusters=INITIAL_CENTERS)
+    kmeans.train(inputs.feature_dict(), steps=3)
+    record = state(kmeans)
+    record["predict"] = [int(index) for index in kmeans.predict_cluster_index(inputs.feature_dict(PROBES, once=True))]
+    record["score"] = float(kmeans.score(inputs.feature_dict()))
+    return record
+
+
+@scenario()
+def feature_columns_input(KMeans, est, model_dir):
+    columns = [tf.feature_column.numeric_column("x", shape=[2])]
+    kmeans = _kmeans(KMeans, model_dir, "full_batch", feature_columns=columns)
+    kmeans.train(lambda: {"x": tf.constant(POINTS)}, steps=3)
+    record = state(kmeans)
+    record["score"] = float(kmeans.score(lambda: {"x": tf.constant(POINTS)}))
+    return record
+
+
+@scenario()
+def cosine_distance(KMeans, est, model_dir):
+    kmeans = _kmeans(KMeans, model_dir, "full_batch", distance_metric=KMeans.COSINE_DISTANCE)
+    kmeans.train(inputs.constant(), steps=3)
+    return full_record(kmeans)
+
+
+@scenario()
+def cosine_distance_mini_batch(KMeans, est, model_dir):
+    kmeans = _kmeans(KMeans, model_dir, "mini_batch", distance_metric=KMeans.COSINE_DISTANCE)
+    kmeans.train(inputs.dataset(repeat=True), steps=4)
+    return state(kmeans)
+
+
+@scenario()
+def cosine_distance_mini_batch_3(KMeans, est, model_dir):
+    kmeans = _kmeans(KMeans, model_dir, "mini_batch_3", distance_metric=KMeans.COSINE_DISTANCE)
+    kmeans.train(inputs.dataset(repeat=True), steps=4)
+    return state(kmeans)
+
+
+@scenario()
+def callable_init(KMeans, est, model_dir):
+    kmeans = _kmeans(KMeans, model_dir, "full_batch", initial_clusters=inputs.first_points)
+    kmeans.train(inputs.constant(), steps=3)
+    return full_record(kmeans)
+
+
+def _chose_input_points(kmeans):
+    """Whether every center is one of the points."""
+    centers = kmeans.cluster_centers()
+    return bool(all(np.any(np.all(np.isclose(POINTS, center), axis=1)) for center in centers))
+
+
+_SEEDED_PICKS = Difference(
+    "seeded `RANDOM_INIT` or `KMEANS_PLUS_PLUS_INIT`",
+    ("centers",),
+    lambda original, ours: original["centers_are_points"] and ours["centers_are_points"])
+
+
+@scenario(_SEEDED_PICKS)
+def random_init_seeded(KMeans, est, model_dir):
+    kmeans = KMeans(3, model_dir=model_dir, use_mini_batch=True, mini_batch_steps_per_iteration=100,
+                    initial_clusters=KMeans.RANDOM_INIT, seed=5)
+    kmeans.train(inputs.constant(), steps=1)
+    return {"centers_are_points": _chose_input_points(kmeans), "centers": plain(kmeans.cluster_centers()),
+            "global_step": int(kmeans.get_variable_value("global_step"))}
+
+
+@scenario(_SEEDED_PICKS)
+def kmeans_plus_plus_init_seeded(KMeans, est, model_dir):
+    kmeans = KMeans(3, model_dir=model_dir, use_mini_batch=True, mini_batch_steps_per_iteration=100,
+                    initial_clusters=KMeans.KMEANS_PLUS_PLUS_INIT, seed=5)
+    kmeans.train(inputs.constant(), steps=1)
+    return {"centers_are_points": _chose_input_points(kmeans), "centers": plain(kmeans.cluster_centers()),
+            "global_step": int(kmeans.get_variable_value("global_step"))}
+
+
+@scenario()
+def kmeans_plus_plus_converges(KMeans, est, model_dir):
+    """Seeded kmeans++ on three far blobs: any pick of the seed gives the same centers."""
+    kmeans = KMeans(3, model_dir=model_dir, use_mini_batch=False, initial_clusters=KMeans.KMEANS_PLUS_PLUS_INIT,
+                    seed=1)
+    kmeans.train(inputs.constant(), steps=5)
+    centers = sorted(plain(kmeans.cluster_centers()))
+    return {"sorted_centers": centers, "global_step": int(kmeans.get_variable_value("global_step"))}
+
+
+@scenario()
+def train_max_steps(KMeans, est, model_dir):
+    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    steps = [steps_after_calls(kmeans, inputs.constant(), 1, max_steps=max_steps)[0] for max_steps in (3, 3, 5)]
+    return {"steps": steps, **state(kmeans)}
+
+
+@scenario()
+def train_max_steps_on_an_input_that_ends(KMeans, est, model_dir):
+    kmeans = _kmeans(KMeans, model_dir, "mini_batch")
+    steps = steps_after_calls(kmeans, inputs.dataset(), 3, max_steps=7)
+    return {"steps": steps, **state(kmeans)}
+
+
+@scenario()
+def train_steps_on_an_input_that_ends(KMeans, est, model_dir):
+    kmeans = _kmeans(KMeans, model_dir, "mini_batch")
+    steps = steps_after_calls(kmeans, inputs.dataset(), 2, steps=10)
+    return {"steps": steps, **state(kmeans)}
+
+
+@scenario()
+def relative_tolerance_stops_early(KMeans, est, model_dir):
+    kmeans = _kmeans(KMeans, model_dir, "full_batch", relative_tolerance=1e-4)
+    kmeans.train(inputs.constant(), steps=50)
+    return state(kmeans)
+
+
+@scenario()
+def evaluate_steps_none_reads_the_input_to_its_end(KMeans, est, model_dir):
+    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    kmeans.train(inputs.constant(), steps=2)
+    return {"evaluate": plain(kmeans.evaluate(inputs.dataset(), steps=None)),
+            "evaluate_3_epochs": plain(kmeans.evaluate(inputs.limit_epochs(num_epochs=3)))}
+
+
+@scenario()
+def evaluate_names_its_metrics_and_eval_dir(KMeans, est, model_dir):
+    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    kmeans.train(inputs.constant(), steps=2)
+    result = kmeans.evaluate(inputs.constant(), steps=2, name="holdout")
+    return {"evaluate": plain(result), "eval_dirs": sorted(name for name in os.listdir(model_dir)
+                                                           if name.startswith("eval"))}
+
+
+@scenario()
+def predict_keys_and_yield_single_examples(KMeans, est, model_dir):
+    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    kmeans.train(inputs.constant(), steps=2)
+    only_index = list(kmeans.predict(inputs.limit_epochs(PROBES), predict_keys=["cluster_index"]))
+    batches = list(kmeans.predict(inputs.limit_epochs(PROBES), yield_single_examples=False))
+    return {"keys": sorted(only_index[0]), "indices": [int(row["cluster_index"]) for row in only_index],
+            "batch_keys": sorted(batches[0]), "batch_shapes": [list(np.shape(batches[0][key]))
+                                                                for key in sorted(batches[0])]}
+
+
+def _signatures(export_dir):
+    """The export's signature keys, and what its three original signatures return for PROBES."""
+    loaded = tf.saved_model.load(export_dir)
+    record = {"signature_keys": sorted(loaded.signatures.keys())}
+    for key in ("serving_default", "cluster_index", "all_distances"):
+        function = loaded.signatures[key]
+        outputs = function(x=tf.constant(PROBES))
+        record[key] = {name: plain(value.numpy()) for name, value in outputs.items()}
+        record[key + "_inputs"] = sorted(function.structured_input_signature[1])
+    return record
+
+
+_EXPORT_ADDITIONS = Difference(
+    "the SavedModel",
+    ("signature_keys",),
+    lambda original, ours: (original["signature_keys"] == ["all_distances", "cluster_index", "serving_default"]
+                            and set(original["signature_keys"]) < set(ours["signature_keys"])))
+
+
+@scenario(_EXPORT_ADDITIONS)
+def export_saved_model_signatures(KMeans, est, model_dir):
+    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    kmeans.train(inputs.constant(), steps=2)
+    export_dir = kmeans.export_saved_model(os.path.join(model_dir, "export"), inputs.raw_receiver_fn(est))
+    path = export_dir.decode() if isinstance(export_dir, bytes) else export_dir
+    record = _signatures(path)
+    record["returned_bytes"] = isinstance(export_dir, bytes)
+    record["version_is_numeric"] = os.path.basename(path).isdigit()
+    return record
+
+
+_TENSORBOARD_ADDITIONS = Difference(
+    "TensorBoard",
+    ("train_tags",),
+    lambda original, ours: set(original["train_tags"]) < set(ours["train_tags"]))
+
+
+@scenario(_TENSORBOARD_ADDITIONS)
+def summary_tags_of_train_and_evaluate(KMeans, est, model_dir):
+    config = est.RunConfig(save_summary_steps=1, log_step_count_steps=1)
+    kmeans = _kmeans(KMeans, model_dir, "full_batch", config=config)
+    kmeans.train(inputs.constant(), steps=3)
+    kmeans.evaluate(inputs.constant(), steps=1)
+    return {"train_tags": summary_tags(model_dir), "eval_tags": summary_tags(os.path.join(model_dir, "eval"))}
+
+
+@scenario()
+def progress_logs_of_a_training_call(KMeans, est, model_dir, logs=None):
+    config = est.RunConfig(log_step_count_steps=50)
+    kmeans = _kmeans(KMeans, model_dir, "full_batch", config=config)
+    kmeans.train(inputs.constant(), steps=120)
+    return {"logs": logs.tracked(model_dir), **state(kmeans)}
+
+
+@scenario()
+def model_dir_layout(KMeans, est, model_dir):
+    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    kmeans.train(inputs.constant(), steps=2)
+    kmeans.evaluate(inputs.constant(), steps=1)
+    names = set(os.listdir(model_dir))
+    return {"has": sorted(name for name in ("checkpoint", "graph.pbtxt", "eval") if name in names),
+            "event_files": any(name.startswith("events.out.tfevents.") for name in names),
+            "meta_of_latest": f"model.ckpt-{checkpoint_numbers(model_dir)[-1]}.meta" in names,
+            "load_variable_is_centers": bool(np.allclose(
+                tf.compat.v1.train.load_variable(model_dir, "clusters"), kmeans.cluster_centers()))}
+
+
+@scenario()
+def get_variable_names_and_values(KMeans, est, model_dir):
+    kmeans = _kmeans(KMeans, model_dir, "mini_batch")
+    kmeans.train(inputs.constant(), steps=2)
+    names = sorted(kmeans.get_variable_names())
+    return {"names": names, "initialized": bool(kmeans.get_variable_value("initialized"))}
+
+
+@scenario()
+def a_second_estimator_on_the_same_model_dir_goes_on(KMeans, est, model_dir):
+    _kmeans(KMeans, model_dir, "full_batch").train(inputs.constant(), steps=2)
+    again = _kmeans(KMeans, model_dir, "full_batch")
+    again.train(inputs.constant(), steps=1)
+    return state(again)
+
+
+@scenario()
+def initial_centers_given_ignore_num_clusters(KMeans, est, model_dir):
+    kmeans = KMeans(7, model_dir=model_dir, use_mini_batch=False, initial_clusters=INITIAL_CENTERS)
+    kmeans.train(inputs.constant(), steps=1)
+    return state(kmeans)
+
+
+# Bad arguments: the exception type, and what was written before it.
+
+def _bad(call):
+    def run(KMeans, est, model_dir):
+        return {"raised": raised(call, KMeans, est, model_dir), "written": files_under(model_dir)}
+    return run
+
+
+def _trained(KMeans, model_dir):
+    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    kmeans.train(inputs.constant(), steps=1)
+    return kmeans
+
+
+_BAD_CALLS = {
+    "bad_initial_clusters_name": lambda K, est, d: K(3, model_dir=d, initial_clusters="bogus"),
+    "bad_distance_metric": lambda K, est, d: K(3, model_dir=d, distance_metric="bogus"),
+    "bad_train_steps_0": lambda K, est, d: _kmeans(K, d, "full_batch").train(inputs.constant(), steps=0),
+    "bad_train_steps_negative": lambda K, est, d: _kmeans(K, d, "full_batch").train(inputs.constant(), steps=-1),
+    "bad_train_steps_and_max_steps": lambda K, est, d: _kmeans(K, d, "full_batch").train(
+        inputs.constant(), steps=1, max_steps=2),
+    "bad_train_max_steps_0": lambda K, est, d: _kmeans(K, d, "full_batch").train(inputs.constant(), max_steps=0),
+    "bad_evaluate_steps_0": lambda K, est, d: _kmeans(K, d, "full_batch").evaluate(inputs.constant(), steps=0),
+    "bad_export_without_receiver": lambda K, est, d: _kmeans(K, d, "full_batch").export_saved_model(
+        os.path.join(d, "export"), None),
+    "bad_export_without_checkpoint": lambda K, est, d: _kmeans(K, d, "full_batch").export_saved_model(
+        os.path.join(d, "export"), inputs.raw_receiver_fn(est)),
+    "bad_predict_without_checkpoint": lambda K, est, d: list(_kmeans(K, d, "full_batch").predict(
+        inputs.limit_epochs(PROBES))),
+    "bad_cluster_centers_without_checkpoint": lambda K, est, d: _kmeans(K, d, "full_batch").cluster_centers(),
+    "bad_input_fn_not_callable": lambda K, est, d: _kmeans(K, d, "full_batch").train(POINTS, steps=1),
+    "bad_train_hooks_not_hooks": lambda K, est, d: _kmeans(K, d, "full_batch").train(
+        inputs.constant(), hooks=[object()], steps=1),
+    "bad_initial_centers_of_another_dimension": lambda K, est, d: K(
+        3, model_dir=d, use_mini_batch=False, initial_clusters=np.zeros([3, 5], np.float32)).train(
+        inputs.constant(), steps=1),
+    "bad_kmeans_plus_plus_on_too_few_points": lambda K, est, d: K(
+        5, model_dir=d, use_mini_batch=True, initial_clusters=K.KMEANS_PLUS_PLUS_INIT, seed=1).train(
+        inputs.dataset(batch_size=3, repeat=True), steps=1),
+    "bad_evaluate_without_checkpoint": lambda K, est, d: _kmeans(K, d, "full_batch").evaluate(
+        inputs.constant(), steps=1),
+    "bad_score_without_checkpoint": lambda K, est, d: _kmeans(K, d, "full_batch").score(inputs.constant()),
+    "bad_transform_without_checkpoint": lambda K, est, d: list(_kmeans(K, d, "full_batch").transform(
+        inputs.limit_epochs(PROBES))),
+}
+
+
+@scenario()
+def bad_get_variable_value_unknown_name(KMeans, est, model_dir):
+    return {"raised": raised(_trained(KMeans, model_dir).get_variable_value, "nope")}
+
+
+for _name, _call in _BAD_CALLS.items():
+    _run = _bad(_call)
+    _run.__name__ = _name
+    scenario()(_run)
+
+
+# The original's defects, and what it lacked: each a row of the README's differences.
+
+def _raises_only_on_the_original(original_type, ours_type=None):
+    return lambda original, ours: original["raised"] == original_type and ours["raised"] == ours_type
+
+
+@scenario(Difference("kmeans++ with `seed=None`", ("raised", "global_step"), _raises_only_on_the_original("ValueError")))
+def defect_kmeans_plus_plus_without_seed(KMeans, est, model_dir):
+    kmeans = KMeans(3, model_dir=model_dir, use_mini_batch=False, initial_clusters=KMeans.KMEANS_PLUS_PLUS_INIT)
+    error = raised(kmeans.train, inputs.constant(), steps=2)
+    step = None if error else int(kmeans.get_variable_value("global_step"))
+    return {"raised": error, "global_step": step}
+
+
+def _far_center_kept(original, ours):
+    return (np.allclose(original["centers"][2], [0.0, 0.0]) and np.allclose(ours["centers"][2], [50.0, 50.0]))
+
+
+@scenario(Difference("an empty cluster in full-batch mode", ("centers",), _far_center_kept))
+def defect_empty_cluster_moves_to_the_origin(KMeans, est, model_dir):
+    start = np.array([[-4.0, 4.0], [4.0, 4.0], [50.0, 50.0]], np.float32)
+    kmeans = KMeans(3, model_dir=model_dir, use_mini_batch=False, initial_clusters=start)
+    kmeans.train(inputs.constant(), steps=1)
+    return {"centers": plain(kmeans.cluster_centers()), "global_step": int(kmeans.get_variable_value("global_step"))}
+
+
+@scenario(Difference("`num_clusters` above the number of points", ("raised", "written"),
+                     lambda original, ours: original["raised"] is None and ours["raised"] == "InvalidArgumentError"
+                     and ours["written"] == []))
+def defect_more_clusters_than_points(KMeans, est, model_dir):
+    kmeans = KMeans(8, model_dir=model_dir, use_mini_batch=False, seed=1)
+    error = raised(kmeans.train, inputs.constant(POINTS[:5]), steps=1)
+    return {"raised": error, "written": checkpoint_numbers(model_dir)}
+
+
+@scenario(Difference("float64 or integer features", ("raised", "global_step"),
+                     _raises_only_on_the_original("TypeError")))
+def defect_float64_features(KMeans, est, model_dir):
+    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    error = raised(kmeans.train, inputs.constant(POINTS.astype(np.float64)), steps=1)
+    return {"raised": error, "global_step": None if error else int(kmeans.get_variable_value("global_step"))}
+
+
+@scenario(Difference("NaN or Inf in the input", ("raised", "checkpoints"),
+                     _raises_only_on_the_original("NanLossDuringTrainingError", "InvalidArgumentError")))
+def defect_nan_in_the_input(KMeans, est, model_dir):
+    points = POINTS.copy()
+    points[3, 1] = np.nan
+    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    error = raised(kmeans.train, inputs.constant(points), steps=2)
+    return {"raised": error, "checkpoints": checkpoint_numbers(model_dir)}
+
+
+@scenario(Difference("predicting with another feature dimension", ("raised",),
+                     lambda original, ours: original["raised"] is not None and ours["raised"] == "ValueError"))
+def defect_predict_with_another_dimension(KMeans, est, model_dir):
+    kmeans = _trained(KMeans, model_dir)
+    return {"raised": raised(lambda: list(kmeans.predict(inputs.limit_epochs(np.ones([4, 3], np.float32)))))}
+
+
+@scenario(Difference("`numpy_input_fn(shuffle=None)`", ("raised",), _raises_only_on_the_original("ValueError")))
+def addition_numpy_input_fn_shuffle_none(KMeans, est, model_dir):
+    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    return {"raised": raised(lambda: kmeans.train(est.inputs.numpy_input_fn(POINTS, batch_size=30, shuffle=None),
+                                                  steps=1))}
+
+
+@scenario(Difference("`initial_clusters=KMEANS_PARALLEL_INIT`", ("raised",),
+                     _raises_only_on_the_original("ValueError")))
+def addition_kmeans_parallel_init(KMeans, est, model_dir):
+    kmeans_parallel = getattr(KMeans, "KMEANS_PARALLEL_INIT", "kmeans_parallel")
+
+    def train():
+        KMeans(3, model_dir=model_dir, use_mini_batch=False, initial_clusters=kmeans_parallel, seed=1).train(
+            inputs.constant(), steps=2)
+
+    return {"raised": raised(train)}
+
+
+@scenario(Difference("mini-batch quality", ("raised",), _raises_only_on_the_original("TypeError")))
+def addition_mini_batch_quality_settings(KMeans, est, model_dir):
+    def train():
+        KMeans(3, model_dir=model_dir, use_mini_batch=True, initial_clusters=INITIAL_CENTERS,
+               mini_batch_init_size=None, reassignment_ratio=0.01).train(inputs.constant(), steps=2)
+
+    return {"raised": raised(train)}
+
+
+@scenario(Difference("`tf.estimator` on TF >= 2.16", ("tf_has_estimator",),
+                     lambda original, ours: original["tf_has_estimator"] and not ours["tf_has_estimator"]))
+def addition_tf_estimator_namespace(KMeans, est, model_dir):
+    return {"tf_has_estimator": hasattr(tf, "estimator") and hasattr(tf.compat.v1, "estimator")}
+
+
+@scenario(Difference("`graph.pbtxt`, `.meta` and event files", ("graph_pbtxt_over_1mb",),
+                     lambda original, ours: original["graph_pbtxt_over_1mb"] and not ours["graph_pbtxt_over_1mb"]))
+def files_of_a_large_constant_input(KMeans, est, model_dir):
+    points = np.tile(POINTS, (5000, 1))  # 150000 x 2 float32: 1.2 MB
+    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    kmeans.train(inputs.constant(points), steps=1)
+    size = os.path.getsize(os.path.join(model_dir, "graph.pbtxt"))
+    # Not the centers: float32 sums of 50000 points each round differently on the two sides.
+    return {"graph_pbtxt_over_1mb": size > 2 ** 20, "global_step": int(kmeans.get_variable_value("global_step")),
+            "checkpoints": checkpoint_numbers(model_dir)}
