@@ -10,6 +10,7 @@ row documents.
 """
 import dataclasses
 import os
+import warnings
 from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
@@ -443,12 +444,20 @@ _BAD_CALLS = {
     "bad_input_fn_not_callable": lambda K, est, d: _kmeans(K, d, "full_batch").train(POINTS, steps=1),
     "bad_train_hooks_not_hooks": lambda K, est, d: _kmeans(K, d, "full_batch").train(
         inputs.constant(), hooks=[object()], steps=1),
-    "bad_initial_centers_of_another_dimension": lambda K, est, d: K(
-        3, model_dir=d, use_mini_batch=False, initial_clusters=np.zeros([3, 5], np.float32)).train(
-        inputs.constant(), steps=1),
     "bad_kmeans_plus_plus_on_too_few_points": lambda K, est, d: K(
         5, model_dir=d, use_mini_batch=True, initial_clusters=K.KMEANS_PLUS_PLUS_INIT, seed=1).train(
         inputs.dataset(batch_size=3, repeat=True), steps=1),
+    "bad_num_clusters_zero": lambda K, est, d: K(0, model_dir=d, use_mini_batch=False).train(
+        inputs.constant(), steps=1),
+    "bad_num_clusters_negative": lambda K, est, d: K(-2, model_dir=d, use_mini_batch=False).train(
+        inputs.constant(), steps=1),
+    "bad_mini_batch_steps_per_iteration_zero": lambda K, est, d: K(
+        3, model_dir=d, initial_clusters=INITIAL_CENTERS, mini_batch_steps_per_iteration=0).train(
+        inputs.constant(), steps=2),
+    "bad_config_not_a_run_config": lambda K, est, d: K(3, model_dir=d, config="not a config"),
+    "bad_initial_centers_of_another_count": lambda K, est, d: K(
+        3, model_dir=d, use_mini_batch=False, initial_clusters=INITIAL_CENTERS[:2]).train(
+        inputs.constant(), steps=1),
     "bad_evaluate_without_checkpoint": lambda K, est, d: _kmeans(K, d, "full_batch").evaluate(
         inputs.constant(), steps=1),
     "bad_score_without_checkpoint": lambda K, est, d: _kmeans(K, d, "full_batch").score(inputs.constant()),
@@ -501,6 +510,25 @@ def defect_more_clusters_than_points(KMeans, est, model_dir):
     kmeans = KMeans(8, model_dir=model_dir, use_mini_batch=False, seed=1)
     error = raised(kmeans.train, inputs.constant(POINTS[:5]), steps=1)
     return {"raised": error, "written": checkpoint_numbers(model_dir)}
+
+
+@scenario(Difference("a batch of `num_clusters` points or more, but fewer distinct ones", ("warned",),
+                     lambda original, ours: not original["warned"] and ours["warned"]))
+def defect_repeated_centers_pass_silently(KMeans, est, model_dir):
+    points = np.repeat(POINTS[:2], 3, axis=0)  # 6 points, 2 distinct
+    kmeans = KMeans(3, model_dir=model_dir, use_mini_batch=False, seed=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        kmeans.train(inputs.constant(points), steps=1)
+    return {"warned": any(type(w.message).__name__ == "ConvergenceWarning" for w in caught),
+            "global_step": int(kmeans.get_variable_value("global_step"))}
+
+
+@scenario(Difference("initial centers of another dimension than the points", ("written",),
+                     lambda original, ours: "model.ckpt-0.index" in original["written"] and ours["written"] == []))
+def defect_initial_centers_of_another_dimension(KMeans, est, model_dir):
+    kmeans = KMeans(3, model_dir=model_dir, use_mini_batch=False, initial_clusters=np.zeros([3, 5], np.float32))
+    return {"raised": raised(kmeans.train, inputs.constant(), steps=1), "written": files_under(model_dir)}
 
 
 @scenario(Difference("float64 or integer features", ("raised", "global_step"),
