@@ -64,7 +64,8 @@ def score(points, centers):
 
 
 def whole_input(points):
-    """An input_fn giving all points as one batch, once: one step per train() call."""
+    """An input_fn giving all points as one batch, once: one step per train() call once the
+    centers are chosen; the run that then meets the end of the input counts in global_step too."""
     return lambda: tf.compat.v1.train.limit_epochs(tf.constant(points), num_epochs=1)
 
 

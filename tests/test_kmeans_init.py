@@ -28,32 +28,40 @@ def test_first_train_call_chooses_centers_and_steps_on_the_same_batch(tmp_path, 
     given = points[[0, 30, 60]]
     kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=given, use_mini_batch=False)
     kmeans.train(ref.whole_input(points))
-    assert kmeans.get_variable_value("global_step") == 1
+    # One step on the batch, then the run that meets the end of the input counts too, as
+    # on the original; it moves only the global step, not the centers.
+    assert kmeans.get_variable_value("global_step") == 2
     assert kmeans.get_variable_value("initialized")
     np.testing.assert_allclose(kmeans.cluster_centers(), ref.lloyd_step(points, given), rtol=1e-5)
 
 
 @pytest.mark.parametrize("use_mini_batch", [False, True], ids=["full_batch", "mini_batch"])
 @pytest.mark.parametrize("initial_clusters", [ke.KMeans.RANDOM_INIT, ke.KMeans.KMEANS_PLUS_PLUS_INIT])
-def test_n_train_calls_on_a_one_batch_input_run_n_minus_1_steps(tmp_path, points, initial_clusters,
-                                                                 use_mini_batch):
-    # The first call's one batch goes to choosing the centers, as in the original.
+def test_train_calls_on_a_one_batch_input_reach_global_steps_1_3_5(tmp_path, points, initial_clusters,
+                                                                    use_mini_batch):
+    # The first call's one batch goes to choosing the centers, as in the original; every call
+    # also counts the run that meets the end of the input, so the original's global_step
+    # after calls 1, 2, 3 is 1, 3, 5 (measured for all four cases).
     kmeans = ke.KMeans(4, model_dir=str(tmp_path), initial_clusters=initial_clusters, seed=2,
                        use_mini_batch=use_mini_batch)
     kmeans.train(ref.whole_input(points))
-    assert kmeans.get_variable_value("global_step") == 0
+    steps = [kmeans.get_variable_value("global_step")]
     assert kmeans.get_variable_value("initialized")
+    # No step yet: the centers are still points of the batch.
+    assert_rows_of(kmeans.cluster_centers(), points)
     for _ in range(2):
         kmeans.train(ref.whole_input(points))
-    assert kmeans.get_variable_value("global_step") == 2
+        steps.append(kmeans.get_variable_value("global_step"))
+    assert steps == [1, 3, 5]
 
 
 def test_random_init_takes_centers_from_later_batches_when_a_batch_is_smaller_than_k(tmp_path, points):
     kmeans = ke.KMeans(5, model_dir=str(tmp_path), seed=3)
     # Three batches of two points: all of the first two batches and one point of the third;
-    # the input then ends before any step.
+    # the input then ends before any step. The run that meets its end counts in global_step,
+    # as on the original.
     kmeans.train(ref.batched_input(points[:6], batch_size=2))
-    assert kmeans.get_variable_value("global_step") == 0
+    assert kmeans.get_variable_value("global_step") == 1
     centers = kmeans.cluster_centers()
     # Batch by batch in arrival order; within a batch, in random order.
     rows = [{tuple(row) for row in part} for part in (centers[:2], centers[2:4], centers[4:])]
@@ -94,16 +102,19 @@ def test_given_initial_centers_are_used_and_num_clusters_is_ignored(tmp_path, po
         initial_clusters=tf.constant(initial) if as_tensor else initial,
     )
     kmeans.train(ref.whole_input(points))
-    # Given centers consume no input, so the batch makes one Lloyd step.
-    assert kmeans.get_variable_value("global_step") == 1
+    # Given centers consume no input, so the batch makes one Lloyd step; the run that meets
+    # the end of the input then counts too (the original's 2), moving no center.
+    assert kmeans.get_variable_value("global_step") == 2
     np.testing.assert_allclose(kmeans.cluster_centers(), ref.lloyd_step(points, initial), rtol=1e-5)
 
 
 def test_callable_init_is_called_on_successive_batches_until_k_centers(tmp_path, points):
     kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=lambda inputs, k: inputs[:1])
     kmeans.train(ref.batched_input(points[:40], batch_size=10))
-    # Chosen from the first three batches, then one step on the fourth.
-    assert kmeans.get_variable_value("global_step") == 1
+    # Chosen from the first three batches, then one step on the fourth, then the run that
+    # meets the end of the input, which counts in global_step (the original's 2) and moves
+    # no center.
+    assert kmeans.get_variable_value("global_step") == 2
     expected, _ = ref.sculley_step(points[30:40], points[[0, 10, 20]], np.zeros(3))
     np.testing.assert_allclose(kmeans.cluster_centers(), expected, rtol=1e-5)
 

@@ -12,8 +12,8 @@ LLOYD_STEPS = 3
 
 @pytest.fixture(scope="module")
 def lloyd_run(tmp_path_factory, points):
-    """Full-batch KMeans: one train() call choosing the centers and taking a first step on
-    the same batch, then LLOYD_STEPS one-batch calls.
+    """Full-batch KMeans: one train() call spending its one batch on choosing the centers,
+    then LLOYD_STEPS one-batch calls of one step each.
 
     Returns (estimator, centers after the first call).
     """
@@ -35,8 +35,10 @@ def test_full_batch_centers_match_numpy_lloyd(lloyd_run, points):
     kmeans, initial = lloyd_run
     expected = numpy_lloyd(points, initial, LLOYD_STEPS)
     assert not np.allclose(expected, initial, atol=0.1), "the data should need several Lloyd steps"
-    # The first call's one batch chose the centers; each later call took one step.
-    assert kmeans.get_variable_value("global_step") == LLOYD_STEPS
+    # The first call's one batch chose the centers; each later call took one step. Every call
+    # also counted the run that met the end of the input, as the original did (1, 3, 5, 7):
+    # that run moves only the global step, so the centers are LLOYD_STEPS Lloyd steps on.
+    assert kmeans.get_variable_value("global_step") == 2 * LLOYD_STEPS + 1
     np.testing.assert_allclose(kmeans.cluster_centers(), expected, rtol=1e-5, atol=1e-5)
 
 

@@ -45,7 +45,7 @@ class KMeans(Estimator):
         whole batches until it holds at least this many points and chooses the centers
         from all of them; 1 (the default) chooses from the first batch alone; None
         gathers three batches (three times the first batch's size). Runs that only
-        gather train no step.
+        gather train no step and leave the global step as it was.
       reassignment_ratio: mini-batch mode with one step per iteration only: about every
         `10 * num_clusters` points, centers whose total count is below this times the
         largest count move to random points of the batch; a number in [0, 1]; 0 (the

@@ -187,7 +187,9 @@ def build_init(settings, points, centers, initialized, local_device):
 
     The init hook runs it, batch after batch, until every center is chosen, before the
     first training step, as the original's did: a `train()` call whose input holds one
-    batch (`limit_epochs` with one epoch) spends it on the centers and trains no step.
+    batch (`limit_epochs` with one epoch) spends it on the centers and trains no step
+    (its run meeting the end of the input still counts in the global step, see
+    `hooks.CountRunAtEndOfInputHook`).
     With a pool (see `InitPool`), batches are first gathered until it holds
     `mini_batch_init_size` points; the run that fills it chooses from the whole pool.
 
