@@ -105,9 +105,12 @@ def test_feature_columns_need_dict_features(tmp_path, points):
         kmeans.train(ref.whole_input(points))
 
 
-@pytest.mark.parametrize("num_clusters", [0, -1, 2.5, "three", None, True, np.float32(3.0)])
-def test_num_clusters_must_be_a_positive_integer(num_clusters):
-    with pytest.raises(ValueError, match=re.escape(f"num_clusters must be a positive integer, got {num_clusters!r}")):
+# The original's types: TypeError for a non-integer, its init op's InvalidArgumentError below 1.
+@pytest.mark.parametrize("num_clusters, error", [
+    (0, tf.errors.InvalidArgumentError), (-1, tf.errors.InvalidArgumentError), (2.5, TypeError),
+    ("three", TypeError), (None, TypeError), (True, TypeError), (np.float32(3.0), TypeError)])
+def test_num_clusters_must_be_a_positive_integer(num_clusters, error):
+    with pytest.raises(error, match=re.escape(f"num_clusters must be a positive integer, got {num_clusters!r}")):
         ke.KMeans(num_clusters)
 
 
@@ -126,12 +129,6 @@ def test_num_clusters_may_be_a_numpy_or_eager_integer(tmp_path, num_clusters):
         ({"initial_clusters": np.array([[0.0, np.nan]])}, "initial_clusters contains NaN or Inf"),
         ({"initial_clusters": np.array([["a", "b"]])}, "initial_clusters as an array must be numeric"),
         ({"distance_metric": "euclidean"}, r"distance_metric must be one of .*got 'euclidean'"),
-        ({"seed": 1.5}, r"seed must be an integer or None, got 1.5"),
-        ({"use_mini_batch": "yes"}, r"use_mini_batch must be True or False, got 'yes'"),
-        ({"mini_batch_steps_per_iteration": 0}, r"mini_batch_steps_per_iteration must be a positive integer, got 0"),
-        ({"kmeans_plus_plus_num_retries": 1.5}, r"kmeans_plus_plus_num_retries must be an integer, got 1.5"),
-        ({"relative_tolerance": -0.1}, r"relative_tolerance must be a non-negative number or None, got -0.1"),
-        ({"relative_tolerance": "small"}, r"relative_tolerance must be .*got 'small'"),
         ({"feature_columns": "x"}, r"feature_columns must be an iterable of feature columns, got 'x'"),
     ],
     ids=lambda value: next(iter(value)) if isinstance(value, dict) else "",
@@ -139,6 +136,37 @@ def test_num_clusters_may_be_a_numpy_or_eager_integer(tmp_path, num_clusters):
 def test_invalid_constructor_argument_is_named(arguments, message):
     with pytest.raises(ValueError, match=message):
         ke.KMeans(3, **arguments)
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"seed": 1.5}, r"seed must be an integer or None, got 1.5"),
+        ({"mini_batch_steps_per_iteration": "3"}, r"mini_batch_steps_per_iteration must be an integer, got '3'"),
+        ({"kmeans_plus_plus_num_retries": 1.5}, r"kmeans_plus_plus_num_retries must be an integer, got 1.5"),
+        ({"relative_tolerance": "small"}, r"relative_tolerance must be a number or None, got 'small'"),
+    ],
+    ids=lambda value: next(iter(value)) if isinstance(value, dict) else "",
+)
+def test_constructor_argument_of_a_wrong_type_raises_type_error_naming_it(arguments, message):
+    # The original's type: it failed on these while building the graph.
+    with pytest.raises(TypeError, match=message):
+        ke.KMeans(3, **arguments)
+
+
+@pytest.mark.parametrize(
+    "arguments, settings",
+    [
+        ({"use_mini_batch": "yes"}, {"use_mini_batch": True}),
+        ({"use_mini_batch": 0}, {"use_mini_batch": False}),
+        ({"mini_batch_steps_per_iteration": 0}, {"mini_batch_steps_per_iteration": 1}),
+        ({"relative_tolerance": -0.1}, {"relative_tolerance": -0.1}),
+    ],
+    ids=["use_mini_batch_truthy", "use_mini_batch_falsy", "steps_per_iteration_0", "negative_tolerance"],
+)
+def test_constructor_accepts_what_the_original_accepted(arguments, settings):
+    kmeans = ke.KMeans(3, **arguments)
+    assert {name: getattr(kmeans.settings, name) for name in settings} == settings
 
 
 def test_initial_clusters_as_a_graph_tensor_is_rejected():

@@ -50,7 +50,8 @@ def _resolve_config(model_dir, config):
     if config is None:
         config = RunConfig()
     elif not isinstance(config, RunConfig):
-        raise TypeError(f"config must be a kmeans_estimator.RunConfig or None, got {type(config).__name__}")
+        # ValueError, as tf.estimator raised.
+        raise ValueError(f"config must be a kmeans_estimator.RunConfig or None, got {type(config).__name__}")
     if model_dir is not None:
         model_dir = os.fspath(model_dir)
         if config.model_dir is not None and config.model_dir != model_dir:

@@ -44,7 +44,8 @@ class Settings:
       distance_metric: one of `distances.METRICS`.
       seed: int seed of the initialization's random draws, or None for a random one.
       use_mini_batch: mini-batch steps (True) or full-batch Lloyd steps (False).
-      mini_batch_steps_per_iteration: steps between syncs of the working copy into `clusters`.
+      mini_batch_steps_per_iteration: steps between syncs of the working copy into `clusters`,
+        at least 1.
       kmeans_plus_plus_num_retries: extra kmeans++ candidates per center; negative for 2 + log k.
       relative_tolerance: the relative loss change that stops training, or None.
       feature_columns: a tuple of feature columns, or None.
@@ -142,9 +143,16 @@ def build_settings(
 ):
     """Checks the constructor's arguments and returns their `Settings`.
 
+    Each argument is judged as the original judged it, with the original's exception
+    type, but here before anything is built or written: a wrong type raises TypeError,
+    `num_clusters` below 1 `tf.errors.InvalidArgumentError`, an unknown name ValueError.
+    What the original accepted is accepted with its meaning: any truthy `use_mini_batch`,
+    `mini_batch_steps_per_iteration` below 1 as 1 (one step per iteration), a negative
+    `relative_tolerance` (which never stops training).
+
     Raises:
-      ValueError: an argument is invalid; the message names it, what it must be and what
-        was given.
+      TypeError, ValueError, tf.errors.InvalidArgumentError: an argument is invalid; the
+        message names it, what it must be and what was given.
     """
     if isinstance(initial_clusters, str):
         if initial_clusters not in INIT_NAMES:
@@ -155,24 +163,24 @@ def build_settings(
     elif not callable(initial_clusters):
         raise _init_error(initial_clusters)
     num_clusters = _scalar_value(num_clusters)
-    if not is_integer(num_clusters) or num_clusters < 1:
-        raise ValueError(f"num_clusters must be a positive integer, got {num_clusters!r}")
+    if not is_integer(num_clusters):
+        raise TypeError(f"num_clusters must be a positive integer, got {num_clusters!r}")
+    if num_clusters < 1:
+        # The original's type: its init op rejected the count when training ran.
+        raise tf.errors.InvalidArgumentError(None, None, f"num_clusters must be a positive integer, got {num_clusters!r}")
     if distance_metric not in distances.METRICS:
         raise ValueError(f"distance_metric must be one of {distances.METRICS}, got {distance_metric!r}")
     if seed is not None and not is_integer(seed):
-        raise ValueError(f"seed must be an integer or None, got {seed!r}")
-    if not isinstance(use_mini_batch, (bool, np.bool_)):
-        raise ValueError(f"use_mini_batch must be True or False, got {use_mini_batch!r}")
-    if not is_integer(mini_batch_steps_per_iteration) or mini_batch_steps_per_iteration < 1:
-        raise ValueError(
-            f"mini_batch_steps_per_iteration must be a positive integer, got {mini_batch_steps_per_iteration!r}"
-        )
+        raise TypeError(f"seed must be an integer or None, got {seed!r}")
+    if not is_integer(mini_batch_steps_per_iteration):
+        raise TypeError(
+            f"mini_batch_steps_per_iteration must be an integer, got {mini_batch_steps_per_iteration!r}")
     if not is_integer(kmeans_plus_plus_num_retries):
-        raise ValueError(
+        raise TypeError(
             f"kmeans_plus_plus_num_retries must be an integer, got {kmeans_plus_plus_num_retries!r}"
         )
-    if relative_tolerance is not None and not (is_number(relative_tolerance) and relative_tolerance >= 0):
-        raise ValueError(f"relative_tolerance must be a non-negative number or None, got {relative_tolerance!r}")
+    if relative_tolerance is not None and not is_number(relative_tolerance):
+        raise TypeError(f"relative_tolerance must be a number or None, got {relative_tolerance!r}")
     if feature_columns is not None:
         if isinstance(feature_columns, (str, bytes)) or not hasattr(feature_columns, "__iter__"):
             raise ValueError(f"feature_columns must be an iterable of feature columns, got {feature_columns!r}")
@@ -190,7 +198,7 @@ def build_settings(
         distance_metric=distance_metric,
         seed=None if seed is None else int(seed),
         use_mini_batch=bool(use_mini_batch),
-        mini_batch_steps_per_iteration=int(mini_batch_steps_per_iteration),
+        mini_batch_steps_per_iteration=max(1, int(mini_batch_steps_per_iteration)),
         kmeans_plus_plus_num_retries=int(kmeans_plus_plus_num_retries),
         relative_tolerance=None if relative_tolerance is None else float(relative_tolerance),
         feature_columns=feature_columns,

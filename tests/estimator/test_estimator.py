@@ -397,3 +397,8 @@ def test_without_periodic_checkpoints_only_the_final_step_is_saved(tmp_path, lin
     estimator.train(_input(*linear_data, num_epochs=None), steps=3)
     state = tf.train.get_checkpoint_state(str(tmp_path))
     assert [os.path.basename(path) for path in state.all_model_checkpoint_paths] == ["model.ckpt-3"]
+
+
+def test_a_config_that_is_no_run_config_raises_value_error_as_tf_estimator_did(tmp_path):
+    with pytest.raises(ValueError, match="config must be a kmeans_estimator.RunConfig or None, got str"):
+        ke.Estimator(lambda features, labels, mode: None, model_dir=str(tmp_path), config="not a config")

@@ -455,9 +455,21 @@ _BAD_CALLS = {
         3, model_dir=d, initial_clusters=INITIAL_CENTERS, mini_batch_steps_per_iteration=0).train(
         inputs.constant(), steps=2),
     "bad_config_not_a_run_config": lambda K, est, d: K(3, model_dir=d, config="not a config"),
-    "bad_initial_centers_of_another_count": lambda K, est, d: K(
-        3, model_dir=d, use_mini_batch=False, initial_clusters=INITIAL_CENTERS[:2]).train(
-        inputs.constant(), steps=1),
+    "bad_seed_not_an_integer": lambda K, est, d: K(
+        3, model_dir=d, use_mini_batch=False, seed="five").train(inputs.constant(), steps=1),
+    "bad_use_mini_batch_not_a_bool": lambda K, est, d: K(
+        3, model_dir=d, use_mini_batch="no", initial_clusters=INITIAL_CENTERS).train(inputs.constant(), steps=1),
+    "bad_relative_tolerance_negative": lambda K, est, d: K(
+        3, model_dir=d, use_mini_batch=False, initial_clusters=INITIAL_CENTERS, relative_tolerance=-1.0).train(
+        inputs.constant(), steps=2),
+    "bad_kmeans_plus_plus_num_retries_not_an_integer": lambda K, est, d: K(
+        3, model_dir=d, use_mini_batch=False, initial_clusters=K.KMEANS_PLUS_PLUS_INIT, seed=1,
+        kmeans_plus_plus_num_retries="two").train(inputs.constant(), steps=1),
+    "bad_num_clusters_not_an_integer": lambda K, est, d: K(
+        2.5, model_dir=d, use_mini_batch=False, seed=1).train(inputs.constant(), steps=1),
+    "bad_feature_columns_not_columns": lambda K, est, d: K(
+        3, model_dir=d, use_mini_batch=False, initial_clusters=INITIAL_CENTERS, feature_columns=["x"]).train(
+        lambda: {"x": tf.constant(POINTS)}, steps=1),
     "bad_evaluate_without_checkpoint": lambda K, est, d: _kmeans(K, d, "full_batch").evaluate(
         inputs.constant(), steps=1),
     "bad_score_without_checkpoint": lambda K, est, d: _kmeans(K, d, "full_batch").score(inputs.constant()),
