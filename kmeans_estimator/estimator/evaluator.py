@@ -4,7 +4,8 @@ import os
 import time
 
 import tensorflow as tf
-from absl import logging
+
+from kmeans_estimator._logger import log
 
 # How often the evaluator task looks for a new checkpoint, as tf.train.checkpoints_iterator does.
 POLL_SECS = 1.0
@@ -51,7 +52,7 @@ class CheckpointEvaluator:
             return False
         if not estimator.ready_for_evaluation(path):
             if path != self._skipped:
-                logging.info("Not evaluating %s: the model says it is not ready for evaluation yet", path)
+                log.info("Not evaluating %s: the model says it is not ready for evaluation yet", path)
                 self._skipped = path
             return False
         spec = self._eval_spec
@@ -87,7 +88,7 @@ class EvaluateAfterSaveListener(tf.compat.v1.train.CheckpointSaverListener):
 
     def after_save(self, session, global_step_value):
         if self._last_started is not None and time.time() - self._last_started < self._throttle_secs:
-            logging.info("Not evaluating the checkpoint of step %d: the last evaluation started less "
+            log.info("Not evaluating the checkpoint of step %d: the last evaluation started less "
                          "than throttle_secs=%g s ago", global_step_value, self._throttle_secs)
             return
         self._evaluate(global_step_value)
@@ -119,9 +120,9 @@ def run_evaluator(estimator, train_spec, eval_spec):
     if task_id != 0:
         raise ValueError(f"TF_CONFIG may have one evaluator task, index 0, got index {task_id}")
     if eval_spec.start_delay_secs:
-        logging.info("Waiting start_delay_secs=%g s before the first evaluation", eval_spec.start_delay_secs)
+        log.info("Waiting start_delay_secs=%g s before the first evaluation", eval_spec.start_delay_secs)
         time.sleep(eval_spec.start_delay_secs)
-    logging.info("Evaluating the new checkpoints of %s until the global step reaches max_steps=%s",
+    log.info("Evaluating the new checkpoints of %s until the global step reaches max_steps=%s",
                  estimator.model_dir, train_spec.max_steps)
     evaluator = CheckpointEvaluator(estimator, eval_spec, train_spec.max_steps)
     while not evaluator.finished:
@@ -132,6 +133,6 @@ def run_evaluator(estimator, train_spec, eval_spec):
         remaining = eval_spec.throttle_secs - (time.time() - started)
         if remaining > 0 and not evaluator.finished:
             time.sleep(remaining)
-    logging.info("Evaluated global step %d, at or past max_steps=%d: the evaluator stops",
+    log.info("Evaluated global step %d, at or past max_steps=%d: the evaluator stops",
                  evaluator.eval_result["global_step"], train_spec.max_steps)
     return evaluator.eval_result, evaluator.export_results

@@ -6,8 +6,8 @@ The counterparts of `tf.estimator.export.PredictOutput` and its siblings, and of
 import abc
 
 import tensorflow as tf
-from absl import logging
 
+from kmeans_estimator._logger import log
 from kmeans_estimator.estimator.checks import as_tensor_dict, check_mapping, check_name, type_name
 from kmeans_estimator.estimator.receivers import RECEIVER_TYPES, as_alternatives, as_receiver_dict
 
@@ -373,5 +373,5 @@ def build_signature_defs(export_outputs, receiver_tensors, receiver_tensors_alte
                     raise ValueError(
                         f"the {SERVING_DEFAULT!r} signature cannot be built: {error}"
                     ) from error
-                logging.warning("Leaving signature %r out of the export: %s", key, error)
+                log.warning("Leaving signature %r out of the export: %s", key, error)
     return signature_defs

@@ -8,8 +8,8 @@ through `MonitoredSession.run_step_fn`, TensorFlow's own door to it.
 import math
 
 import tensorflow as tf
-from absl import logging
 
+from kmeans_estimator._logger import log
 from kmeans_estimator.estimator.hooks import ScheduledHook
 
 _BASE_HOOK = tf.compat.v1.train.SessionRunHook
@@ -94,7 +94,7 @@ class TrainingLoop:
 
     def _finish_step(self, step_context, raw_session, step, loss):
         if math.isnan(loss):
-            logging.error("Model diverged with loss = NaN at global step %d", step)
+            log.error("Model diverged with loss = NaN at global step %d", step)
             raise tf.compat.v1.train.NanLossDuringTrainingError
         self._step = step
         self.last_loss = loss
