@@ -228,7 +228,7 @@ class CheckpointHook(ScheduledHook):
         return False
 
     def end(self, session):
-        step = session.run(self._global_step)
+        step = int(session.run(self._global_step))
         if step != self._last_saved_step:
             self._save(session, step)
         for listener in self._listeners:
