@@ -244,7 +244,7 @@ def _take_until(session, take, expected, deadline_secs, what):
     while not expected <= reported:
         if deadline_secs is not None and time.monotonic() - started > deadline_secs:
             log.warning("%s: stopped waiting after %d s; never reported: %s",
-                            what, deadline_secs, sorted(expected - reported))
+                        what, deadline_secs, sorted(expected - reported))
             break
         try:
             reported.add(session.run(take, options=wait_once).decode())
@@ -300,7 +300,7 @@ def run_ps(estimator, train_spec):
         step = checkpoints.checkpoint_global_step(estimator.latest_checkpoint())
         if step >= train_spec.max_steps:
             log.info("ps %d: nothing to serve, the model is at step %d >= max_steps=%d",
-                         config.task_id, step, train_spec.max_steps)
+                     config.task_id, step, train_spec.max_steps)
             return
     server = start_server(config)
     expected = _training_tasks(config.cluster_spec)

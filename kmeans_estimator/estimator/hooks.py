@@ -26,9 +26,16 @@ class ScheduledHook(tf.compat.v1.train.SessionRunHook):
 
     The training loop asks `is_due(step)` before each step; when no hook is due
     (and no hook of another kind needs every run), the step runs on the raw
-    session without `before_run`/`after_run`. After every step, hooked or not,
-    the loop calls `observe(session, step, loss)`.
+    session without `before_run`/`after_run`. Once a session is ready (every
+    hook's `after_create_session` has run) and before its first step, the loop
+    calls `session_started(session, step)`; after every step, hooked or not, it
+    calls `observe(session, step, loss)`.
     """
+
+    def session_started(self, session, step):
+        """Called with the raw session and the global step before the first step of a
+        session, after the hooks have prepared it (k-means chooses its centers then)."""
+        del session, step
 
     def is_due(self, step):
         """True when this hook's `before_run`/`after_run` must see the run that
@@ -84,8 +91,7 @@ class ProgressHook(_EventWritingHook):
     steps, where N is the global step the logged step started from (as the original's
     LoggingTensorHook read it) and L that step's loss. The rate is also written to
     TensorBoard as `global_step/sec` at the step reached, the tag and step tf.estimator
-    used. The step a call starts from is read once, when its session starts; later
-    ones come from the loop, so no step gets a run of its own for logging.
+    used. Every step comes from the loop, so none gets a run of its own for logging.
     """
 
     def __init__(self, every_steps, output_dir):
@@ -93,8 +99,8 @@ class ProgressHook(_EventWritingHook):
         self._last = None
         self._step_before = None
 
-    def after_create_session(self, session, coord):
-        self._step_before = int(session.run(tf.compat.v1.train.get_global_step()))
+    def session_started(self, session, step):
+        self._step_before = step
 
     def observe(self, session, step, loss):
         step_before, self._step_before = self._step_before, step
@@ -172,13 +178,15 @@ class CheckpointHook(ScheduledHook):
     """Saves checkpoints every N steps or seconds and once at the end of training.
 
     As `tf.compat.v1.train.CheckpointSaverHook` did, it saves when the session
-    starts (so `model.ckpt-0` holds the state training began from, and a call
-    resuming from step N writes `model.ckpt-N` again), on its schedule, and at the
-    end, never the same step twice in one session, and logs each save as the
-    original did (`Saving checkpoints for N into PREFIX.`, between the lines about
+    starts (a fresh model's `model.ckpt-0`; a call resuming from step N writes
+    `model.ckpt-N` again), on its schedule, and at the end, never the same step twice
+    in one session, and logs each save as the original did (`Saving checkpoints for N into PREFIX.`, between the lines about
     calling the listeners). Unlike it, it writes `graph.pbtxt` and the `.meta` files
-    with large constants stripped, and it needs no hooked run: the loop hands it
-    the session and step after each step.
+    with large constants stripped; it saves at the start once the session is ready
+    (`session_started`), after the hooks that prepare it, so `model.ckpt-0` of a
+    k-means model holds its initial centers and an initialization that fails saves
+    nothing; and it needs no hooked run: the loop hands it the session and step
+    after each step.
 
     Args:
       model_dir: directory for `model.ckpt-N.*`, `checkpoint` and `graph.pbtxt`.
@@ -216,7 +224,8 @@ class CheckpointHook(ScheduledHook):
             self._graph_files = checkpoints.GraphFiles(tf.compat.v1.get_default_graph(), self._saver)
         self._meta_graph = self._graph_files.write(self._model_dir)
         event_files.add_graph(self._model_dir, self._graph_files.graph_def, self._graph_files.digest)
-        step = int(session.run(self._global_step))
+
+    def session_started(self, session, step):
         if self._timer:
             self._timer.update_last_triggered_step(step)
         self._save(session, step)

@@ -239,7 +239,7 @@ def remove_stale(directory, name_pattern):
                 continue
         except OSError as error:
             log.warning("Could not remove the stale temporary file or directory %s: %s",
-                            path, error)
+                        path, error)
             continue
         if done:
             log.info("Removed the stale temporary file or directory %s", path)

@@ -41,10 +41,12 @@ class TrainingLoop:
     the train op, one `session.run` each. A step runs through the session's
     hooks when any hook is not a `ScheduledHook` but has `before_run` or
     `after_run` (user hooks, for instance), or when a `ScheduledHook` is due;
-    otherwise it runs on the raw session. After each step the loop checks the
-    loss (a NaN loss raises `tf.compat.v1.train.NanLossDuringTrainingError`,
-    as tf.estimator's NanTensorHook did) and calls every ScheduledHook's
-    `observe`; one of them returning True ends training.
+    otherwise it runs on the raw session. Before a session's first step, every
+    ScheduledHook's `session_started` is called with the step it starts from.
+    After each step the loop checks the loss (a NaN loss raises
+    `tf.compat.v1.train.NanLossDuringTrainingError`, as tf.estimator's
+    NanTensorHook did) and calls every ScheduledHook's `observe`; one of them
+    returning True ends training.
 
     Args:
       fetches: what `step_fetches` returned for the graph's train op and loss.
@@ -56,6 +58,8 @@ class TrainingLoop:
         self._fetches = list(fetches)
         scheduled = [hook for hook in hooks if isinstance(hook, ScheduledHook)]
         self._due_checks = [hook.is_due for hook in scheduled if type(hook).is_due is not ScheduledHook.is_due]
+        self._starters = [hook.session_started for hook in scheduled
+                          if type(hook).session_started is not ScheduledHook.session_started]
         self._observers = [hook.observe for hook in scheduled]
         self._every_run_hooked = any(_needs_every_run(hook) for hook in hooks)
         self._raw_session = None
@@ -81,6 +85,8 @@ class TrainingLoop:
             self._raw_session = raw_session
             self._raw_step = raw_session.make_callable(self._fetches)
             self._step = int(raw_session.run(self._global_step))
+            for session_started in self._starters:
+                session_started(raw_session, self._step)
         while True:
             upcoming = self._step + 1
             hooked = self._every_run_hooked or any(is_due(upcoming) for is_due in self._due_checks)
