@@ -7,7 +7,8 @@ LoggingTensorHook, NanTensorHook and CheckpointSaverHook each fetch the global
 step or the loss on every step, which makes every mini-batch step a hooked
 run (see `training_loop` for its cost); their jobs are done here by hooks that
 read what the loop hands them after each step. The checkpoint hook also writes `graph.pbtxt` and
-`.meta` files with large constants stripped.
+`.meta` files with large constants stripped. Their log lines are tf.estimator's, at its levels,
+on TensorFlow's `tensorflow` logger (`kmeans_estimator._logger`).
 """
 import re
 import time
@@ -175,17 +176,17 @@ class SummaryHook(_EventWritingHook):
 
 
 class CheckpointHook(ScheduledHook):
-    """Saves checkpoints every N steps or seconds and once at the end of training.
+    """Saves a checkpoint when a training session starts, every N steps or seconds, and at the end.
 
-    As `tf.compat.v1.train.CheckpointSaverHook` did, it saves when the session
-    starts (a fresh model's `model.ckpt-0`; a call resuming from step N writes
-    `model.ckpt-N` again), on its schedule, and at the end, never the same step twice
-    in one session, and logs each save as the original did (`Saving checkpoints for N into PREFIX.`, between the lines about
-    calling the listeners). Unlike it, it writes `graph.pbtxt` and the `.meta` files
-    with large constants stripped; it saves at the start once the session is ready
-    (`session_started`), after the hooks that prepare it, so `model.ckpt-0` of a
-    k-means model holds its initial centers and an initialization that fails saves
-    nothing; and it needs no hooked run: the loop hands it the session and step
+    As `tf.compat.v1.train.CheckpointSaverHook` did, it saves when the session starts
+    (a fresh model's `model.ckpt-0`; a call resuming from step N writes `model.ckpt-N`
+    again), on its schedule and at the end, never the same step twice in one session,
+    and logs each save as the original did: `Saving checkpoints for N into PREFIX.`
+    between the lines about calling the listeners. Unlike it, it writes `graph.pbtxt`
+    and the `.meta` files with large constants stripped; it makes the first save once
+    the session is ready (`session_started`), after the hooks that prepare it, so a
+    k-means `model.ckpt-0` holds the initial centers and an initialization that fails
+    saves nothing; and it needs no hooked run: the loop hands it the session and step
     after each step.
 
     Args:

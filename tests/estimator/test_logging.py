@@ -183,5 +183,9 @@ def test_two_train_calls_leave_the_checkpoints_tf_estimator_left(tmp_path):
     kmeans = _kmeans(tmp_path)
     kmeans.train(lambda: tf.constant(points), steps=5)
     assert _checkpoint_steps(tmp_path) == ([0, 5], [0, 5], 5)
+    # Saved once the session is ready: after the initial centers were chosen (the original's
+    # model.ckpt-0 held none yet).
+    first = tf.train.load_checkpoint(str(tmp_path / "model.ckpt-0"))
+    assert first.get_tensor("initialized") and first.get_tensor("clusters").shape == (3, 2)
     kmeans.train(lambda: tf.constant(points), steps=5)
     assert _checkpoint_steps(tmp_path) == ([0, 5, 10], [0, 5, 10], 10)
