@@ -21,7 +21,7 @@ setup(
     license="Apache-2.0",
     packages=find_packages(include=["kmeans_estimator", "kmeans_estimator.*"]),
     python_requires=">=3.10,<3.13",
-    install_requires=["numpy", "absl-py"],
+    install_requires=["numpy"],
     extras_require={
         "cpu": ["tensorflow-cpu" + TF_RANGE],
         "gpu": ["tensorflow[and-cuda]" + TF_RANGE],

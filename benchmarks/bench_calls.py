@@ -100,11 +100,9 @@ def stock_train_call(model, input_fn, model_dir):
 
 def measure_ours(rounds):
     import tensorflow as tf
-    from absl import logging
 
     import kmeans_estimator as ke
 
-    logging.set_verbosity(logging.ERROR)
     tf.get_logger().setLevel("ERROR")
     x = points(SMALL, SEED)
 

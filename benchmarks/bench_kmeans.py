@@ -146,9 +146,7 @@ def peak_rss_mb():
 def _quiet_tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
-    from absl import logging
 
-    logging.set_verbosity(logging.ERROR)
     tf.get_logger().setLevel("ERROR")
     return tf
 

@@ -7,11 +7,12 @@ class only validates arguments and hands over.
 """
 import collections
 import os
+import time
 
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
+from kmeans_estimator._logger import log
 from kmeans_estimator.estimator import (
     checkpoints, distributed, event_files, hooks as estimator_hooks, kept_sessions, warm_start,
 )
@@ -170,6 +171,8 @@ def run_training(model, config, hooks, steps, max_steps, saving_listeners, warm_
         if distributed.is_distributed(config) and report_end:
             # Before the checkpoint hook: the last checkpoint then holds every worker's steps.
             chief_hooks.append(distributed.WorkersDoneHook(config))
+        # The original's line for the checkpoint hook it made, which this one stands for.
+        log.info("Create CheckpointSaverHook.")
         chief_hooks.append(
             estimator_hooks.CheckpointHook(
                 config.model_dir,
@@ -265,11 +268,31 @@ def _prepared_evaluation(model, config):
 
 def _warn_if_fresh(checkpoint_path, config):
     if not checkpoint_path:
-        logging.warning("No checkpoint in %s: running with freshly initialized variables", config.model_dir)
+        log.warning("No checkpoint in %s: running with freshly initialized variables", config.model_dir)
+
+
+def _log_evaluation_run(runs, steps):
+    """Logs tf.estimator's progress line after evaluation run `runs` (1-based) of `steps`
+    (None: until the input ends): every run, or every tenth of `steps` from 20 on."""
+    if steps is None:
+        log.info("Evaluation [%d]", runs)
+        return
+    every = 1 if steps < 20 else steps // 10
+    if runs % every == 0 or runs == steps:
+        log.info("Evaluation [%d/%d]", runs, steps)
+
+
+def _metrics_text(results):
+    """The `name = value, ...` text of an evaluation's results, names sorted, as tf.estimator logged it."""
+    return ", ".join(f"{name} = {value}" for name, value in sorted(results.items()) if not isinstance(value, bytes))
 
 
 def run_evaluation(model, config, hooks, steps, checkpoint_path, eval_dir, kept=None):
-    """Runs the metrics' update ops over the input; returns the final metric values."""
+    """Runs the metrics' update ops over the input; returns the final metric values.
+
+    Logs tf.estimator's lines: the start and end times, the progress after each run (see
+    `_log_evaluation_run`), the time taken and the results.
+    """
     spec = model.spec
     prepared = _prepared_evaluation(model, config)
     _warn_if_fresh(checkpoint_path, config)
@@ -278,13 +301,24 @@ def run_evaluation(model, config, hooks, steps, checkpoint_path, eval_dir, kept=
         all_hooks = model.input_hooks + list(hooks) + list(spec.evaluation_hooks) + [final_hook]
         if steps is not None:
             all_hooks.append(estimator_hooks.StopAfterRunsHook(steps))
+        log.info("Starting evaluation at %s", time.strftime("%Y-%m-%dT%H:%M:%S"))
+        start = time.time()
         with checkpoints.reading_checkpoint(checkpoint_path):
             creator = _session_creator(model, config, prepared.scaffold, checkpoint_path, kept)
             session = tf.compat.v1.train.MonitoredSession(session_creator=creator, hooks=all_hooks)
+        runs = 0
         with session:
             while not session.should_stop():
                 session.run(prepared.update_op)
+                runs += 1
+                _log_evaluation_run(runs, steps)
+        log.info("Inference Time : %.5fs", time.time() - start)
+        log.info("Finished evaluation at %s", time.strftime("%Y-%m-%d-%H:%M:%S"))
         results = final_hook.final_ops_values
+        log.info("Saving dict for global step %d: %s", results["global_step"], _metrics_text(results))
+        if checkpoint_path:
+            log.info("Saving '%s' summary for global step %d: %s", event_files.CHECKPOINT_PATH_TAG,
+                     results["global_step"], checkpoint_path)
         event_files.add_evaluation(eval_dir, results, checkpoint_path)
     return results
 

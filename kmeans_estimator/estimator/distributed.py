@@ -23,8 +23,8 @@ not wait, as with tf.estimator):
 import time
 
 import tensorflow as tf
-from absl import logging
 
+from kmeans_estimator._logger import log
 from kmeans_estimator.estimator import checkpoints, tf_config
 
 # How often a task waiting for the chief (to initialize the model, or a model's own first
@@ -108,7 +108,7 @@ def start_server(config):
             f"could not start the TensorFlow server of task {config.task_type}:{config.task_id} "
             f"at {address} (is the port taken, or the host not this machine?): {error.message}"
         ) from None
-    logging.info("Started the TensorFlow server of task %s:%d at %s", config.task_type, config.task_id, address)
+    log.info("Started the TensorFlow server of task %s:%d at %s", config.task_type, config.task_id, address)
     _servers[key] = server
     return server
 
@@ -146,7 +146,7 @@ def delay_worker_start(config):
     if max_delay is None or config.is_chief or config.task_type != tf_config.WORKER:
         return
     delay = min(max_delay, _DELAY_SECS_PER_WORKER * (config.task_id + 1))
-    logging.info("Waiting %d s before starting worker %d", delay, config.task_id)
+    log.info("Waiting %d s before starting worker %d", delay, config.task_id)
     time.sleep(delay)
 
 
@@ -233,7 +233,7 @@ class DoneReportHook(tf.compat.v1.train.SessionRunHook):
     def end(self, session):
         if self._reports:
             session.run(self._reports)
-            logging.info("Reported the end of training to %d ps task(s)", self._config.num_ps_replicas)
+            log.info("Reported the end of training to %d ps task(s)", self._config.num_ps_replicas)
 
 
 def _take_until(session, take, expected, deadline_secs, what):
@@ -243,14 +243,14 @@ def _take_until(session, take, expected, deadline_secs, what):
     started = time.monotonic()
     while not expected <= reported:
         if deadline_secs is not None and time.monotonic() - started > deadline_secs:
-            logging.warning("%s: stopped waiting after %d s; never reported: %s",
-                            what, deadline_secs, sorted(expected - reported))
+            log.warning("%s: stopped waiting after %d s; never reported: %s",
+                        what, deadline_secs, sorted(expected - reported))
             break
         try:
             reported.add(session.run(take, options=wait_once).decode())
         except tf.errors.DeadlineExceededError:
             continue
-        logging.info("%s: %d of %d tasks finished", what, len(reported & expected), len(expected))
+        log.info("%s: %d of %d tasks finished", what, len(reported & expected), len(expected))
     return reported
 
 
@@ -299,8 +299,8 @@ def run_ps(estimator, train_spec):
     if train_spec.max_steps is not None:
         step = checkpoints.checkpoint_global_step(estimator.latest_checkpoint())
         if step >= train_spec.max_steps:
-            logging.info("ps %d: nothing to serve, the model is at step %d >= max_steps=%d",
-                         config.task_id, step, train_spec.max_steps)
+            log.info("ps %d: nothing to serve, the model is at step %d >= max_steps=%d",
+                     config.task_id, step, train_spec.max_steps)
             return
     server = start_server(config)
     expected = _training_tasks(config.cluster_spec)

@@ -13,8 +13,8 @@ import tempfile
 import warnings
 
 import tensorflow as tf
-from absl import logging
 
+from kmeans_estimator._logger import log
 from kmeans_estimator.estimator import calls, checkpoints, graphs, kept_sessions, saved_model, warm_start
 from kmeans_estimator.estimator.checks import check_optional_positive_int
 from kmeans_estimator.estimator.run_config import RunConfig
@@ -48,6 +48,7 @@ def _model_fn_arg_names(model_fn):
 
 def _resolve_config(model_dir, config):
     if config is None:
+        log.info("Using default config.")
         config = RunConfig()
     elif not isinstance(config, RunConfig):
         # ValueError, as tf.estimator raised.
@@ -62,8 +63,10 @@ def _resolve_config(model_dir, config):
     model_dir = model_dir or config.model_dir
     if model_dir is None:
         model_dir = tempfile.mkdtemp(prefix="kmeans_estimator_")
-        logging.warning("Using temporary folder as model directory: %s", model_dir)
-    return config.replace(model_dir=model_dir)
+        log.warning("Using temporary folder as model directory: %s", model_dir)
+    config = config.replace(model_dir=model_dir)
+    log.info("Using config: %r", config)
+    return config
 
 
 class Estimator:
@@ -132,7 +135,9 @@ class Estimator:
             kwargs["params"] = self.params
         if "config" in self._model_fn_args:
             kwargs["config"] = config
+        log.info("Calling model_fn.")
         spec = self._model_fn(**kwargs)
+        log.info("Done calling model_fn.")
         if not isinstance(spec, EstimatorSpec):
             raise ValueError(f"model_fn must return an EstimatorSpec, got {type(spec).__name__}")
         return spec
@@ -305,7 +310,7 @@ class Estimator:
         if max_steps is not None:
             step = checkpoints.checkpoint_global_step(self.latest_checkpoint())
             if step >= max_steps:
-                logging.info("Skipping training: global step %d already reached max_steps=%d", step, max_steps)
+                log.info("Skipping training: global step %d already reached max_steps=%d", step, max_steps)
                 return self
         model, kept = self._graph_for_call(input_fn, ModeKeys.TRAIN, self.latest_checkpoint(), hooks or listeners)
         with self._running(kept):
@@ -313,7 +318,7 @@ class Estimator:
                 model, self._config, hooks, steps, max_steps, listeners, self._warm_start_from, kept,
                 report_end=report_end,
             )
-        logging.info("Loss for final step: %s", loss)
+        log.info("Loss for final step: %s.", loss)
         return self
 
     def evaluate(self, input_fn, steps=None, hooks=None, checkpoint_path=None, name=None):

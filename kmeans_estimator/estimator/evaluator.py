@@ -4,7 +4,8 @@ import os
 import time
 
 import tensorflow as tf
-from absl import logging
+
+from kmeans_estimator._logger import log
 
 # How often the evaluator task looks for a new checkpoint, as tf.train.checkpoints_iterator does.
 POLL_SECS = 1.0
@@ -51,7 +52,7 @@ class CheckpointEvaluator:
             return False
         if not estimator.ready_for_evaluation(path):
             if path != self._skipped:
-                logging.info("Not evaluating %s: the model says it is not ready for evaluation yet", path)
+                log.info("Not evaluating %s: the model says it is not ready for evaluation yet", path)
                 self._skipped = path
             return False
         spec = self._eval_spec
@@ -74,6 +75,9 @@ class EvaluateAfterSaveListener(tf.compat.v1.train.CheckpointSaverListener):
     """Evaluates after a checkpoint save when `throttle_secs` have passed since the last
     evaluation started, and after the last save of training if its step was not evaluated.
 
+    The first save of a training session, made when it starts, is not evaluated: nothing
+    has been trained since that step's checkpoint was written (as in tf.estimator).
+
     Args:
       evaluator: the `CheckpointEvaluator` to run.
       throttle_secs: the least number of seconds between the starts of two evaluations.
@@ -84,11 +88,18 @@ class EvaluateAfterSaveListener(tf.compat.v1.train.CheckpointSaverListener):
         self._throttle_secs = throttle_secs
         self._last_started = None
         self._last_step = None
+        self._at_session_start = True
+
+    def begin(self):
+        self._at_session_start = True
 
     def after_save(self, session, global_step_value):
+        if self._at_session_start:
+            self._at_session_start = False
+            return
         if self._last_started is not None and time.time() - self._last_started < self._throttle_secs:
-            logging.info("Not evaluating the checkpoint of step %d: the last evaluation started less "
-                         "than throttle_secs=%g s ago", global_step_value, self._throttle_secs)
+            log.info("Not evaluating the checkpoint of step %d: the last evaluation started less "
+                     "than throttle_secs=%g s ago", global_step_value, self._throttle_secs)
             return
         self._evaluate(global_step_value)
 
@@ -119,10 +130,10 @@ def run_evaluator(estimator, train_spec, eval_spec):
     if task_id != 0:
         raise ValueError(f"TF_CONFIG may have one evaluator task, index 0, got index {task_id}")
     if eval_spec.start_delay_secs:
-        logging.info("Waiting start_delay_secs=%g s before the first evaluation", eval_spec.start_delay_secs)
+        log.info("Waiting start_delay_secs=%g s before the first evaluation", eval_spec.start_delay_secs)
         time.sleep(eval_spec.start_delay_secs)
-    logging.info("Evaluating the new checkpoints of %s until the global step reaches max_steps=%s",
-                 estimator.model_dir, train_spec.max_steps)
+    log.info("Evaluating the new checkpoints of %s until the global step reaches max_steps=%s",
+             estimator.model_dir, train_spec.max_steps)
     evaluator = CheckpointEvaluator(estimator, eval_spec, train_spec.max_steps)
     while not evaluator.finished:
         started = time.time()
@@ -132,6 +143,6 @@ def run_evaluator(estimator, train_spec, eval_spec):
         remaining = eval_spec.throttle_secs - (time.time() - started)
         if remaining > 0 and not evaluator.finished:
             time.sleep(remaining)
-    logging.info("Evaluated global step %d, at or past max_steps=%d: the evaluator stops",
-                 evaluator.eval_result["global_step"], train_spec.max_steps)
+    log.info("Evaluated global step %d, at or past max_steps=%d: the evaluator stops",
+             evaluator.eval_result["global_step"], train_spec.max_steps)
     return evaluator.eval_result, evaluator.export_results

@@ -6,8 +6,8 @@ The counterparts of `tf.estimator.export.PredictOutput` and its siblings, and of
 import abc
 
 import tensorflow as tf
-from absl import logging
 
+from kmeans_estimator._logger import log
 from kmeans_estimator.estimator.checks import as_tensor_dict, check_mapping, check_name, type_name
 from kmeans_estimator.estimator.receivers import RECEIVER_TYPES, as_alternatives, as_receiver_dict
 
@@ -340,8 +340,8 @@ def build_signature_defs(export_outputs, receiver_tensors, receiver_tensors_alte
 
     Returns:
       A dict of signature key to SignatureDef. Signatures whose output cannot be served from
-      their receiver (classify/regress without one string input) are left out with a logged
-      warning.
+      their receiver (classify/regress without one string input) are left out, and logged at
+      INFO under `Signatures EXCLUDED from export ...`, as tf.estimator reported them.
 
     Raises:
       ValueError: if 'serving_default' is missing from `export_outputs` or cannot be built
@@ -363,6 +363,7 @@ def build_signature_defs(export_outputs, receiver_tensors, receiver_tensors_alte
     receivers.update(as_alternatives(receiver_tensors_alternatives))
 
     signature_defs = {}
+    excluded = {}
     for receiver_name, inputs in receivers.items():
         for output_key, output in export_outputs.items():
             key = output_key if receiver_name is None else f"{receiver_name}:{output_key}"
@@ -373,5 +374,15 @@ def build_signature_defs(export_outputs, receiver_tensors, receiver_tensors_alte
                     raise ValueError(
                         f"the {SERVING_DEFAULT!r} signature cannot be built: {error}"
                     ) from error
-                logging.warning("Leaving signature %r out of the export: %s", key, error)
+                excluded[key] = error
+    _log_excluded(excluded)
     return signature_defs
+
+
+def _log_excluded(excluded):
+    """Logs the signatures left out ({key: why}), one line each after a heading."""
+    if not excluded:
+        return
+    log.info("Signatures EXCLUDED from export because they cannot be served via TensorFlow Serving APIs:")
+    for key, error in excluded.items():
+        log.info("'%s' : %s", key, error)

@@ -10,8 +10,8 @@ import os
 import shutil
 
 import tensorflow as tf
-from absl import logging
 
+from kmeans_estimator._logger import log
 from kmeans_estimator.estimator.checks import check_optional_positive_int, type_name
 
 _COMPARE_FN_ARGS = ("best_eval_result", "current_eval_result")
@@ -51,11 +51,11 @@ def _remove_old_versions(export_dir_base, exports_to_keep):
     )
     for name in versions[:-exports_to_keep]:
         path = os.path.join(export_dir_base, name)
-        logging.info("Deleting old export %s (exports_to_keep=%d)", path, exports_to_keep)
+        log.info("Deleting old export %s (exports_to_keep=%d)", path, exports_to_keep)
         try:
             shutil.rmtree(path)
         except FileNotFoundError:
-            logging.warning("Old export %s was deleted by someone else meanwhile", path)
+            log.warning("Old export %s was deleted by someone else meanwhile", path)
 
 
 class _SavedModelExporter(Exporter):
@@ -132,7 +132,7 @@ class FinalExporter(_SavedModelExporter):
     def export(self, estimator, export_path, checkpoint_path, eval_result, is_the_final_export):
         if not is_the_final_export:
             return None
-        logging.info("Final export of %s", checkpoint_path)
+        log.info("Final export of %s", checkpoint_path)
         return self._write(estimator, export_path, checkpoint_path)
 
 
@@ -205,9 +205,9 @@ class BestExporter(_SavedModelExporter):
                 os.path.join(self._model_dir, self._event_file_pattern), eval_result.get("global_step"))
         if self._best_eval_result is not None and not self._compare_fn(
                 best_eval_result=self._best_eval_result, current_eval_result=eval_result):
-            logging.info("Not exporting %s: its evaluation is not better than the best so far", checkpoint_path)
+            log.info("Not exporting %s: its evaluation is not better than the best so far", checkpoint_path)
             return None
-        logging.info("Exporting %s, the best evaluated so far", checkpoint_path)
+        log.info("Exporting %s, the best evaluated so far", checkpoint_path)
         self._best_eval_result = eval_result
         return self._write(estimator, export_path, checkpoint_path)
 
@@ -223,5 +223,5 @@ class BestExporter(_SavedModelExporter):
                           if value.HasField("simple_value")}
                 if result and (best is None or self._compare_fn(best_eval_result=best, current_eval_result=result)):
                     best = result
-        logging.info("Best evaluation in %s before this one: %s", pattern, best)
+        log.info("Best evaluation in %s before this one: %s", pattern, best)
         return best

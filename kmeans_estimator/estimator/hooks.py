@@ -7,14 +7,15 @@ LoggingTensorHook, NanTensorHook and CheckpointSaverHook each fetch the global
 step or the loss on every step, which makes every mini-batch step a hooked
 run (see `training_loop` for its cost); their jobs are done here by hooks that
 read what the loop hands them after each step. The checkpoint hook also writes `graph.pbtxt` and
-`.meta` files with large constants stripped.
+`.meta` files with large constants stripped. Their log lines are tf.estimator's, at its levels,
+on TensorFlow's `tensorflow` logger (`kmeans_estimator._logger`).
 """
 import re
 import time
 
 import tensorflow as tf
-from absl import logging
 
+from kmeans_estimator._logger import log
 from kmeans_estimator.estimator import checkpoints, event_files, temp_files
 
 # The directory TensorFlow's sharded Saver writes a checkpoint's parts into before merging them.
@@ -26,9 +27,16 @@ class ScheduledHook(tf.compat.v1.train.SessionRunHook):
 
     The training loop asks `is_due(step)` before each step; when no hook is due
     (and no hook of another kind needs every run), the step runs on the raw
-    session without `before_run`/`after_run`. After every step, hooked or not,
-    the loop calls `observe(session, step, loss)`.
+    session without `before_run`/`after_run`. Once a session is ready (every
+    hook's `after_create_session` has run) and before its first step, the loop
+    calls `session_started(session, step)`; after every step, hooked or not, it
+    calls `observe(session, step, loss)`.
     """
+
+    def session_started(self, session, step):
+        """Called with the raw session and the global step before the first step of a
+        session, after the hooks have prepared it (k-means chooses its centers then)."""
+        del session, step
 
     def is_due(self, step):
         """True when this hook's `before_run`/`after_run` must see the run that
@@ -84,27 +92,35 @@ class _EventWritingHook(ScheduledHook):
 class ProgressHook(_EventWritingHook):
     """Every `every_steps` steps, logs the loss and step and the steps per second.
 
-    The rate is also written to TensorBoard as `global_step/sec`, the tag
-    tf.estimator used. The first step is logged; the first rate comes
-    `every_steps` later.
+    The lines are tf.estimator's: `loss = L, step = N` on the first step of a call,
+    then `global_step/sec: R` and `loss = L, step = N (S sec)` every `every_steps`
+    steps, where N is the global step the logged step started from (as the original's
+    LoggingTensorHook read it) and L that step's loss. The rate is also written to
+    TensorBoard as `global_step/sec` at the step reached, the tag and step tf.estimator
+    used. Every step comes from the loop, so none gets a run of its own for logging.
     """
 
     def __init__(self, every_steps, output_dir):
         super().__init__(every_steps, output_dir)
         self._last = None
+        self._step_before = None
+
+    def session_started(self, session, step):
+        self._step_before = step
 
     def observe(self, session, step, loss):
+        step_before, self._step_before = self._step_before, step
         if self._next_step is not None and step < self._next_step:
             return False
         now = time.time()
         if self._last is None:
-            logging.info("loss = %s, step = %d", loss, step)
+            log.info("loss = %s, step = %d", loss, step_before)
         else:
             last_step, last_time = self._last
             elapsed = max(now - last_time, 1e-9)
             rate = (step - last_step) / elapsed
-            logging.info("global_step/sec: %g", rate)
-            logging.info("loss = %s, step = %d (%.3f sec)", loss, step, elapsed)
+            log.info("global_step/sec: %g", rate)
+            log.info("loss = %s, step = %d (%.3f sec)", loss, step_before, elapsed)
             value = tf.compat.v1.Summary.Value(tag="global_step/sec", simple_value=rate)
             self._writer.add_summary(tf.compat.v1.Summary(value=[value]), step)
         self._last = (step, now)
@@ -165,13 +181,18 @@ class SummaryHook(_EventWritingHook):
 
 
 class CheckpointHook(ScheduledHook):
-    """Saves checkpoints every N steps or seconds and once at the end of training.
+    """Saves a checkpoint when a training session starts, every N steps or seconds, and at the end.
 
-    Unlike `tf.compat.v1.train.CheckpointSaverHook` it writes `graph.pbtxt`
-    and the `.meta` files with large constants stripped, it does not save a
-    checkpoint when the session starts (nothing has changed then), which keeps
-    short `train()` calls cheap, and it needs no hooked run: the loop hands it
-    the session and step after each step.
+    As `tf.compat.v1.train.CheckpointSaverHook` did, it saves when the session starts
+    (a fresh model's `model.ckpt-0`; a call resuming from step N writes `model.ckpt-N`
+    again), on its schedule and at the end, never the same step twice in one session,
+    and logs each save as the original did: `Saving checkpoints for N into PREFIX.`
+    between the lines about calling the listeners. Unlike it, it writes `graph.pbtxt`
+    and the `.meta` files with large constants stripped; it makes the first save once
+    the session is ready (`session_started`), after the hooks that prepare it, so a
+    k-means `model.ckpt-0` holds the initial centers and an initialization that fails
+    saves nothing; and it needs no hooked run: the loop hands it the session and step
+    after each step.
 
     Args:
       model_dir: directory for `model.ckpt-N.*`, `checkpoint` and `graph.pbtxt`.
@@ -209,14 +230,11 @@ class CheckpointHook(ScheduledHook):
             self._graph_files = checkpoints.GraphFiles(tf.compat.v1.get_default_graph(), self._saver)
         self._meta_graph = self._graph_files.write(self._model_dir)
         event_files.add_graph(self._model_dir, self._graph_files.graph_def, self._graph_files.digest)
-        step = session.run(self._global_step)
+
+    def session_started(self, session, step):
         if self._timer:
             self._timer.update_last_triggered_step(step)
-        # A session that restored this step's checkpoint need not save it again
-        # unless it trains; a fresh one (or one whose hooks only initialized
-        # state, as k-means initialization does) saves at the end.
-        restored = tf.io.gfile.exists(f"{checkpoints.checkpoint_prefix(self._model_dir)}-{step}.index")
-        self._last_saved_step = step if restored else None
+        self._save(session, step)
 
     def observe(self, session, step, loss):
         if self._timer and self._timer.should_trigger_for_step(step):
@@ -225,7 +243,7 @@ class CheckpointHook(ScheduledHook):
         return False
 
     def end(self, session):
-        step = session.run(self._global_step)
+        step = int(session.run(self._global_step))
         if step != self._last_saved_step:
             self._save(session, step)
         for listener in self._listeners:
@@ -233,9 +251,11 @@ class CheckpointHook(ScheduledHook):
 
     def _save(self, session, step):
         """Saves one checkpoint; returns True when a listener asks to stop training."""
+        log.info("Calling checkpoint listeners before saving checkpoint %d...", step)
         for listener in self._listeners:
             listener.before_save(session, step)
         prefix = checkpoints.checkpoint_prefix(self._model_dir)
+        log.info("Saving checkpoints for %d into %s.", step, prefix)
         # The .meta file comes first: the save records the checkpoint in the `checkpoint`
         # file last, so a process killed at any point never leaves a recorded checkpoint
         # without its .meta (at worst an unrecorded .meta, overwritten by the next save).
@@ -249,6 +269,7 @@ class CheckpointHook(ScheduledHook):
         with temp_files.held_lock(f"{prefix}-{step}{_SAVE_TEMP_SUFFIX}"):
             self._saver.save(session, prefix, global_step=step, write_meta_graph=False)
         self._last_saved_step = step
+        log.info("Calling checkpoint listeners after saving checkpoint %d...", step)
         stop = False
         for listener in self._listeners:
             stop = bool(listener.after_save(session, step)) or stop

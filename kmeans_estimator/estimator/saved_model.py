@@ -13,6 +13,7 @@ import time
 
 import tensorflow as tf
 
+from kmeans_estimator._logger import log
 from kmeans_estimator.estimator import checkpoints, receivers, temp_files
 from kmeans_estimator.estimator import export_outputs as export_outputs_module
 from kmeans_estimator.estimator.calls import session_config
@@ -248,6 +249,25 @@ _SUPERVISED_OUTPUTS = {
 
 ExportGraph = collections.namedtuple("ExportGraph", ["graph", "signature_defs", "saver", "main_op"])
 
+# The SignatureDef method names, in the order and by the names tf.estimator's export report
+# used; it reported each of these, with or without signatures, then any other method name.
+_REPORTED_METHOD_NAMES = {
+    tf.saved_model.CLASSIFY_METHOD_NAME: "Classify",
+    tf.saved_model.REGRESS_METHOD_NAME: "Regress",
+    tf.saved_model.PREDICT_METHOD_NAME: "Predict",
+    "tensorflow/supervised/training": "Train",
+    "tensorflow/supervised/eval": "Eval",
+}
+
+
+def _log_signatures(signature_defs):
+    """Logs which signatures a mode's graph exports, by method, as tf.estimator did."""
+    keys_by_method = {method: [] for method in _REPORTED_METHOD_NAMES}
+    for key, signature_def in sorted(signature_defs.items()):
+        keys_by_method.setdefault(signature_def.method_name, []).append(key)
+    for method, keys in keys_by_method.items():
+        log.info("Signatures INCLUDED in export for %s: %s", _REPORTED_METHOD_NAMES.get(method, method), keys or None)
+
 
 def _supervised_signature(mode, spec, receiver):
     """The one signature of a TRAIN or EVAL graph, keyed 'train' or 'eval': a `TrainOutput`
@@ -296,6 +316,7 @@ def _build_export_graph(mode, receiver_fn, build_spec, config):
                 graph.add_to_collection(tf.compat.v1.GraphKeys.TRAIN_OP, spec.train_op)
         saver = spec.scaffold.saver or tf.compat.v1.train.Saver(sharded=True)
         main_op = tf.compat.v1.train.Scaffold.default_local_init_op()
+    _log_signatures(signature_defs)
     return ExportGraph(graph, signature_defs, saver, main_op)
 
 

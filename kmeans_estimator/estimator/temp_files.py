@@ -19,7 +19,7 @@ The protocol, for a temporary directory `<dir>`:
 * Whoever takes a lock checks afterwards that the file it locked is still the one at
   `<dir>.lock`: if its holder unlinked it meanwhile, the lock is taken again on the new file.
 
-Cleaning up never raises: its failures are logged with absl logging.
+Cleaning up never raises: its failures are logged to the `tensorflow` logger (`kmeans_estimator._logger`).
 """
 import contextlib
 import fcntl
@@ -28,7 +28,7 @@ import re
 import shutil
 import time
 
-from absl import logging
+from kmeans_estimator._logger import log
 
 LOCK_SUFFIX = ".lock"
 STALE_AGE_SECONDS = 3600
@@ -111,7 +111,7 @@ class TempLock:
         try:
             self._descriptor = _lock(self.path, blocking, create=True)
         except OSError as error:
-            logging.warning("Writing without the lock %s, which cannot be made: %s", self.path, error)
+            log.warning("Writing without the lock %s, which cannot be made: %s", self.path, error)
             self._held = True
             return True
         self._held = self._descriptor is not None
@@ -238,10 +238,10 @@ def remove_stale(directory, name_pattern):
             else:
                 continue
         except OSError as error:
-            logging.warning("Could not remove the stale temporary file or directory %s: %s",
-                            path, error)
+            log.warning("Could not remove the stale temporary file or directory %s: %s",
+                        path, error)
             continue
         if done:
-            logging.info("Removed the stale temporary file or directory %s", path)
+            log.info("Removed the stale temporary file or directory %s", path)
             removed.append(path)
     return removed

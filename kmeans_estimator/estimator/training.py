@@ -7,8 +7,7 @@ and the evaluations of local training by `evaluator`.
 """
 import collections
 
-from absl import logging
-
+from kmeans_estimator._logger import log
 from kmeans_estimator.estimator import distributed, evaluator
 from kmeans_estimator.estimator.checks import (
     check_non_negative_number, check_optional_positive_int, type_name,
@@ -110,7 +109,7 @@ def _evaluating_listener(estimator, train_spec, eval_spec):
 def _run_local(estimator, train_spec, eval_spec):
     """Trains in this process, evaluating and exporting after checkpoint saves."""
     config = estimator.config
-    logging.info(
+    log.info(
         "Training locally; evaluating after checkpoint saves (save_checkpoints_steps=%s, "
         "save_checkpoints_secs=%s), at most every throttle_secs=%g s, and at the end",
         config.save_checkpoints_steps, config.save_checkpoints_secs, eval_spec.throttle_secs)
@@ -195,5 +194,5 @@ def train_and_evaluate(estimator, train_spec, eval_spec):
         raise ValueError(
             f"TF_CONFIG task type {config.task_type!r} is not one train_and_evaluate runs; "
             f"it runs {sorted(_CLUSTER_TASKS)}")
-    logging.info("Running train_and_evaluate as task %s %d", config.task_type, config.task_id)
+    log.info("Running train_and_evaluate as task %s %d", config.task_type, config.task_id)
     return run_task(estimator, train_spec, eval_spec)

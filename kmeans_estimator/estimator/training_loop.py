@@ -8,8 +8,8 @@ through `MonitoredSession.run_step_fn`, TensorFlow's own door to it.
 import math
 
 import tensorflow as tf
-from absl import logging
 
+from kmeans_estimator._logger import log
 from kmeans_estimator.estimator.hooks import ScheduledHook
 
 _BASE_HOOK = tf.compat.v1.train.SessionRunHook
@@ -41,12 +41,14 @@ class TrainingLoop:
     the train op, one `session.run` each. A step runs through the session's
     hooks when any hook is not a `ScheduledHook` but has `before_run` or
     `after_run` (user hooks, for instance), or when a `ScheduledHook` is due;
-    otherwise it runs on the raw session. A run that meets the end of the input
-    (`OutOfRangeError`) is reported to every ScheduledHook's `input_ended` before
-    the error ends training. After each step the loop checks the
-    loss (a NaN loss raises `tf.compat.v1.train.NanLossDuringTrainingError`,
-    as tf.estimator's NanTensorHook did) and calls every ScheduledHook's
-    `observe`; one of them returning True ends training.
+    otherwise it runs on the raw session. Before a session's first step, every
+    ScheduledHook's `session_started` is called with the step it starts from. A run
+    that meets the end of the input (`OutOfRangeError`) is reported to every
+    ScheduledHook's `input_ended` before the error ends training. After each step the
+    loop checks the loss (a NaN loss raises
+    `tf.compat.v1.train.NanLossDuringTrainingError`, as tf.estimator's
+    NanTensorHook did) and calls every ScheduledHook's `observe`; one of them
+    returning True ends training.
 
     Args:
       fetches: what `step_fetches` returned for the graph's train op and loss.
@@ -58,6 +60,8 @@ class TrainingLoop:
         self._fetches = list(fetches)
         scheduled = [hook for hook in hooks if isinstance(hook, ScheduledHook)]
         self._due_checks = [hook.is_due for hook in scheduled if type(hook).is_due is not ScheduledHook.is_due]
+        self._starters = [hook.session_started for hook in scheduled
+                          if type(hook).session_started is not ScheduledHook.session_started]
         self._observers = [hook.observe for hook in scheduled]
         self._end_listeners = [
             hook.input_ended for hook in scheduled if type(hook).input_ended is not ScheduledHook.input_ended]
@@ -85,6 +89,8 @@ class TrainingLoop:
             self._raw_session = raw_session
             self._raw_step = raw_session.make_callable(self._fetches)
             self._step = int(raw_session.run(self._global_step))
+            for session_started in self._starters:
+                session_started(raw_session, self._step)
         while True:
             upcoming = self._step + 1
             hooked = self._every_run_hooked or any(is_due(upcoming) for is_due in self._due_checks)
@@ -103,7 +109,7 @@ class TrainingLoop:
 
     def _finish_step(self, step_context, raw_session, step, loss):
         if math.isnan(loss):
-            logging.error("Model diverged with loss = NaN at global step %d", step)
+            log.error("Model diverged with loss = NaN at global step %d", step)
             raise tf.compat.v1.train.NanLossDuringTrainingError
         self._step = step
         self.last_loss = loss

@@ -9,8 +9,8 @@ import os
 import re
 
 import tensorflow as tf
-from absl import logging
 
+from kmeans_estimator._logger import log
 from kmeans_estimator.estimator import checkpoints
 from kmeans_estimator.estimator.checks import type_name
 
@@ -161,7 +161,7 @@ def warm_start(warm_start_from, graph):
     """
     if isinstance(warm_start_from, WarmStartSettings):
         source = _checkpoint_of(warm_start_from.ckpt_to_initialize_from, "ckpt_to_initialize_from")
-        logging.info("Warm-starting from %s with %s", source, warm_start_from)
+        log.info("Warm-starting from %s with %s", source, warm_start_from)
         tf.compat.v1.train.warm_start(
             source,
             vars_to_warm_start=warm_start_from.vars_to_warm_start,
@@ -176,6 +176,6 @@ def warm_start(warm_start_from, graph):
         for variable in graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)
         if variable.op.name in stored and variable.op.name != tf.compat.v1.GraphKeys.GLOBAL_STEP
     ]
-    logging.info("Warm-starting %d variables from %s", len(variables), source)
+    log.info("Warm-starting %d variables from %s", len(variables), source)
     if variables:
         tf.compat.v1.train.warm_start(source, vars_to_warm_start=variables)

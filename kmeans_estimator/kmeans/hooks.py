@@ -2,8 +2,8 @@
 import warnings
 
 import tensorflow as tf
-from absl import logging
 
+from kmeans_estimator._logger import log
 from kmeans_estimator.estimator import distributed
 from kmeans_estimator.estimator.hooks import ScheduledHook
 from kmeans_estimator.kmeans.settings import ConvergenceWarning
@@ -30,7 +30,7 @@ class LossRelativeChangeHook(ScheduledHook):
         if previous is not None:
             change = abs(loss - previous) / (1.0 + abs(previous))
             if change < self._tolerance:
-                logging.info("Loss changed by %g < relative_tolerance=%g: stopping", change, self._tolerance)
+                log.info("Loss changed by %g < relative_tolerance=%g: stopping", change, self._tolerance)
                 return True
         return False
 

@@ -13,7 +13,6 @@ import time
 
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
 import kmeans_estimator as ke
 
@@ -97,6 +96,5 @@ if __name__ == "__main__":
     SETTINGS = json.loads(sys.argv[1])
     # The hard timeout: SIGALRM's default action ends the process, whatever its threads do.
     signal.alarm(SETTINGS["hard_timeout_secs"])
-    logging.set_verbosity(logging.INFO)
     tf.get_logger().setLevel("INFO")
     main(SETTINGS)

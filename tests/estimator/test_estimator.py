@@ -126,7 +126,8 @@ def test_saving_listeners_are_called(tmp_path, linear_data):
             Listener.saved_steps.append(global_step_value)
 
     _estimator(tmp_path).train(_input(*linear_data, num_epochs=None), steps=2, saving_listeners=[Listener()])
-    assert Listener.saved_steps == [2]
+    # The save when the session starts, then the last one, as tf.estimator's CheckpointSaverHook.
+    assert Listener.saved_steps == [0, 2]
 
 
 def test_save_checkpoints_steps_keeps_intermediate_checkpoints(tmp_path, linear_data):
@@ -135,7 +136,8 @@ def test_save_checkpoints_steps_keeps_intermediate_checkpoints(tmp_path, linear_
     estimator.train(_input(*linear_data, num_epochs=None), steps=5)
     state = tf.train.get_checkpoint_state(str(tmp_path))
     steps = sorted(int(path.rsplit("-", 1)[1]) for path in state.all_model_checkpoint_paths)
-    assert steps == [2, 4, 5]
+    # The save when the session starts, the periodic ones, the last one (tf.estimator's).
+    assert steps == [0, 2, 4, 5]
 
 
 # The model directory.
@@ -392,11 +394,11 @@ def test_predicting_single_examples_of_an_unbatched_prediction_is_an_error(tmp_p
 
 @pytest.mark.parametrize("schedule", [dict(save_checkpoints_steps=None, save_checkpoints_secs=None),
                                       dict(save_checkpoints_steps=0, save_checkpoints_secs=None)])
-def test_without_periodic_checkpoints_only_the_final_step_is_saved(tmp_path, linear_data, schedule):
+def test_without_periodic_checkpoints_only_the_first_and_final_steps_are_saved(tmp_path, linear_data, schedule):
     estimator = _estimator(tmp_path, config=ke.RunConfig(keep_checkpoint_max=10, **schedule))
     estimator.train(_input(*linear_data, num_epochs=None), steps=3)
     state = tf.train.get_checkpoint_state(str(tmp_path))
-    assert [os.path.basename(path) for path in state.all_model_checkpoint_paths] == ["model.ckpt-3"]
+    assert [os.path.basename(path) for path in state.all_model_checkpoint_paths] == ["model.ckpt-0", "model.ckpt-3"]
 
 
 def test_a_config_that_is_no_run_config_raises_value_error_as_tf_estimator_did(tmp_path):

@@ -271,13 +271,23 @@ def test_build_signature_defs_adds_alternative_receiver_signatures(graph):
     assert set(signature_defs["raw:serving_default"].inputs) == {"input"}
 
 
-def test_build_signature_defs_skips_incompatible_signature_with_warning(graph, caplog):
+def test_build_signature_defs_skips_incompatible_signature_and_logs_it(graph, caplog):
     x = tf.compat.v1.placeholder(tf.float32, [None])
     outputs = {SERVING_DEFAULT: export_outputs.PredictOutput(x), "regress": export_outputs.RegressionOutput(x)}
-    with caplog.at_level(logging.WARNING):
-        signature_defs = export_outputs.build_signature_defs(outputs, x)
+    logger = tf.get_logger()
+    verbosity = logger.level
+    tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.INFO)
+    try:
+        with caplog.at_level(logging.INFO, logger=logger.name):
+            signature_defs = export_outputs.build_signature_defs(outputs, x)
+    finally:
+        logger.setLevel(verbosity)
     assert set(signature_defs) == {SERVING_DEFAULT}
-    assert "Leaving signature 'regress' out of the export" in caplog.text
+    # At INFO, as tf.estimator reported the signatures it excluded.
+    lines = [(record.levelname, record.getMessage()) for record in caplog.records]
+    assert lines[0] == (
+        "INFO", "Signatures EXCLUDED from export because they cannot be served via TensorFlow Serving APIs:")
+    assert lines[1][0] == "INFO" and lines[1][1].startswith("'regress' : ")
 
 
 def test_build_signature_defs_rejects_incompatible_serving_default(graph):

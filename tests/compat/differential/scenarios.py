@@ -414,9 +414,22 @@ def initial_centers_given_ignore_num_clusters(KMeans, est, model_dir):
 # Bad arguments: the exception type, and what was written before it.
 
 def _bad(call):
+    """What the original did with a bad argument: the exception type and the files written
+    first, or (where it accepted the argument) the checkpoints the call left."""
     def run(KMeans, est, model_dir):
-        return {"raised": raised(call, KMeans, est, model_dir), "written": files_under(model_dir)}
+        error = raised(call, KMeans, est, model_dir)
+        if error is None:
+            return {"raised": None, "checkpoints": checkpoint_numbers(model_dir)}
+        return {"raised": error, "written": files_under(model_dir)}
     return run
+
+
+# The original found these only once training ran, after writing graph.pbtxt, an event file
+# and model.ckpt-0; here the same exception type comes before anything is written.
+_CHECKED_BEFORE_WRITING = Difference(
+    "an argument the original rejected only once training ran", ("written",),
+    lambda original, ours: "model.ckpt-0.index" in original["written"] and ours["written"] == [])
+_CHECKED_EARLY = ("bad_num_clusters_zero", "bad_num_clusters_negative")
 
 
 def _trained(KMeans, model_dir):
@@ -486,7 +499,7 @@ def bad_get_variable_value_unknown_name(KMeans, est, model_dir):
 for _name, _call in _BAD_CALLS.items():
     _run = _bad(_call)
     _run.__name__ = _name
-    scenario()(_run)
+    scenario(_CHECKED_BEFORE_WRITING if _name in _CHECKED_EARLY else None)(_run)
 
 
 # The original's defects, and what it lacked: each a row of the README's differences.
@@ -536,9 +549,8 @@ def defect_repeated_centers_pass_silently(KMeans, est, model_dir):
             "global_step": int(kmeans.get_variable_value("global_step"))}
 
 
-@scenario(Difference("initial centers of another dimension than the points", ("written",),
-                     lambda original, ours: "model.ckpt-0.index" in original["written"] and ours["written"] == []))
-def defect_initial_centers_of_another_dimension(KMeans, est, model_dir):
+@scenario(_CHECKED_BEFORE_WRITING)
+def bad_initial_centers_of_another_dimension(KMeans, est, model_dir):
     kmeans = KMeans(3, model_dir=model_dir, use_mini_batch=False, initial_clusters=np.zeros([3, 5], np.float32))
     return {"raised": raised(kmeans.train, inputs.constant(), steps=1), "written": files_under(model_dir)}
 
