@@ -44,6 +44,10 @@ def _reassign_if_due(settings, points, centers, totals):
     Draws are seeded by the seed and the global step, so a seeded run moves the same
     centers to the same points every time.
 
+    The rule compares the points assigned to each center: `totals` less the one every
+    count starts at for its initial center. A moved center's count becomes, by the same
+    measure, that of the least-used center that stays.
+
     Returns:
       `(centers, totals)` after the moves, shaped like the inputs.
     """
@@ -53,11 +57,13 @@ def _reassign_if_due(settings, points, centers, totals):
         batch_size = tf.cast(tf.shape(points)[0], step.dtype)
         due = (step + 1) * batch_size // period > step * batch_size // period
         seed = tf.random.experimental.stateless_fold_in(seed_pair(settings, REASSIGNMENT_SEED_STREAM), step)
-        return tf.cond(
-            due,
-            lambda: update.reassign_nearly_empty(points, centers, totals, settings.reassignment_ratio, seed),
-            lambda: (centers, totals),
-            name="if_due")
+
+        def reassign():
+            moved, assigned = update.reassign_nearly_empty(
+                points, centers, totals - 1, settings.reassignment_ratio, seed)
+            return moved, assigned + 1
+
+        return tf.cond(due, reassign, lambda: (centers, totals), name="if_due")
 
 
 def _moved_by_batch(centers_now, counts_now, sums, counts):
