@@ -14,6 +14,7 @@ original's `Variable`, and in both mini-batch modes also `clusters_updated` and
   sum / count on restore, a center without points yet taking its position in `clusters`.
   The counts are kept, and `update_in_steps` too: it counted the same steps still to
   accumulate, the sync now running at the start of the step after them.
+A checkpoint is read by the rules of the graph's own N (the keys are the same for every N).
 Evaluation, prediction and export read `clusters` alone, under the same key as ever.
 """
 import tensorflow as tf
