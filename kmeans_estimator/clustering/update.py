@@ -167,8 +167,9 @@ def mini_batch_update(
     sum: `new_center = center + (s - m * center) / (n + 2 * m)`, `new_total = n + m`.
     The rate is the one the original's centers show, not the running mean's
     1 / (n + m): its step reads the counts for the rate after adding the batch's counts
-    to them (the read and the add are not ordered; the add came first in every run of
-    TF 2.15 measured). A center without points in the batch stays where it is.
+    to them. The read and the add are not ordered there; on TF 2.15 the add came first in
+    nearly every run measured, and in every one with a single inter-op thread. A center
+    without points in the batch stays where it is.
 
     Args:
       centers: `[k, d]` current centers.

@@ -86,8 +86,8 @@ def _sync_if_due(settings, centers, state):
     steps_per_iteration = settings.mini_batch_steps_per_iteration
 
     def sync():
-        # The countdown restarts first, as the original's did, so that a concurrent step
-        # of another worker does not sync again.
+        # The countdown restarts first, so that a concurrent step of another worker does
+        # not sync again.
         with tf.control_dependencies([state.steps_to_sync.assign(steps_per_iteration - 1)]):
             copied = centers.assign(unit_if_cosine(settings.distance_metric, state.working.read_value()))
         with tf.control_dependencies([copied]):

@@ -4,8 +4,10 @@ Run by the interpreter of the original, never imported by the tests:
 
     python original_model_dirs.py SPEC.json RESULT.json
 
-SPEC.json holds `points` ([n, d] floats), `initial_clusters` ([k, d]), `batch_size` and
-`runs`, a list of runs, each with:
+SPEC.json holds `points` ([n, d] floats), `initial_clusters` ([k, d]), `batch_size`,
+optionally `inter_op_threads` (the sessions' inter-op threads; 1 runs the ops downstream of
+a batch in one fixed order, so that the original's unordered reads and writes of its
+counts always resolve alike), and `runs`, a list of runs, each with:
   - `model_dir`: trained, or restored when it already holds a checkpoint;
   - `mode`: "full" (full batch), or the int `mini_batch_steps_per_iteration` of mini-batch;
   - `distance_metric`: "squared_euclidean" or "cosine";
@@ -34,9 +36,18 @@ def _input_fn(points, batch_size):
     return input_fn
 
 
+def _config(spec):
+    threads = spec.get("inter_op_threads")
+    if threads is None:
+        return None
+    options = tf.compat.v1.ConfigProto(inter_op_parallelism_threads=threads)
+    return tf.estimator.RunConfig(session_config=options)
+
+
 def _estimator(spec, run):
     mini_batch = run["mode"] != "full"
     return tf.compat.v1.estimator.experimental.KMeans(
+        config=_config(spec),
         num_clusters=len(spec["initial_clusters"]),
         model_dir=run["model_dir"],
         initial_clusters=np.array(spec["initial_clusters"], np.float32),
