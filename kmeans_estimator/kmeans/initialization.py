@@ -141,11 +141,11 @@ def _assign(settings, values, centers, initialized, num_chosen, distinct_found, 
     center is then chosen."""
     ready = tf.equal(values.num_chosen, settings.num_clusters)
     chosen_centers = tf.ensure_shape(values.centers, centers.shape)
-    assigned = [
-        centers.assign(chosen_centers),
-        num_chosen.assign(values.num_chosen),
-        initialized.assign(ready), distinct_found.assign(values.distinct_found),
-    ] + [copy.assign(chosen_centers) for copy in copies]
+    placed = [centers.assign(chosen_centers)] + [copy.assign(chosen_centers) for copy in copies]
+    # A worker waiting for `initialized` steps as soon as it reads True: the centers come first.
+    with tf.control_dependencies(placed):
+        flagged = initialized.assign(ready)
+    assigned = placed + [flagged, num_chosen.assign(values.num_chosen), distinct_found.assign(values.distinct_found)]
     return assigned, ready
 
 
