@@ -44,18 +44,56 @@ def spherical_lloyd_step(points, centers):
     return new_centers
 
 
-def sculley_step(batch, centers, counts):
-    """Mini-batch k-means (Sculley 2010) on one batch: every center is the running mean of
-    all points ever assigned to it; returns (centers, counts)."""
-    nearest = np.argmin(squared_distances(batch, centers), axis=1)
+def _moved_by_batch(batch, nearest, centers, counts):
+    """The original's mini-batch move: rate 1 / (n + 2m) for a count n and m points, count n + m."""
     centers = np.array(centers, np.float64)
     counts = np.array(counts, np.int64)
     for cluster in range(len(centers)):
         members = batch[nearest == cluster]
         if len(members):
-            counts[cluster] += len(members)
-            centers[cluster] += (members.sum(axis=0) - len(members) * centers[cluster]) / counts[cluster]
+            m = len(members)
+            centers[cluster] += (members.sum(axis=0) - m * centers[cluster]) / (counts[cluster] + 2 * m)
+            counts[cluster] += m
     return centers, counts
+
+
+def _nearest(batch, centers, cosine):
+    if cosine:
+        return np.argmin(cosine_distances(batch, centers), axis=1)
+    return np.argmin(squared_distances(batch, centers), axis=1)
+
+
+def original_mini_batch_step(batch, state, cosine=False):
+    """One step of the original's mini-batch k-means with one step per iteration.
+
+    `state` is `(centers, counts)`; counts start at ones (the initial center counts as a
+    point), as the original's did. Returns the new state.
+    """
+    centers, counts = state
+    batch = normalized(batch) if cosine else np.asarray(batch, np.float64)
+    return _moved_by_batch(batch, _nearest(batch, centers, cosine), centers, counts)
+
+
+def original_iteration_step(batch, state, steps_per_iteration, cosine=False):
+    """One step of the original's mini-batch k-means with N > 1 steps per iteration.
+
+    `state` is `(centers, running_means, counts, steps_left)`, from
+    `(initial, initial, zeros, N)`. The step assigns its points to `centers`; when no step
+    is left it first syncs (centers := running means, unit for cosine; counts := 0;
+    steps_left := N - 1), else counts down; then its points move the running means.
+    Returns the new state.
+    """
+    centers, running, counts, steps_left = state
+    batch = normalized(batch) if cosine else np.asarray(batch, np.float64)
+    nearest = _nearest(batch, centers, cosine)
+    if steps_left <= 0:
+        centers = normalized(running) if cosine else np.array(running)
+        counts = np.zeros_like(counts)
+        steps_left = steps_per_iteration - 1
+    else:
+        steps_left -= 1
+    running, counts = _moved_by_batch(batch, nearest, running, counts)
+    return centers, running, counts, steps_left
 
 
 def score(points, centers):

@@ -115,14 +115,14 @@ def test_callable_init_is_called_on_successive_batches_until_k_centers(tmp_path,
     # meets the end of the input, which counts in global_step (the original's 2) and moves
     # no center.
     assert kmeans.get_variable_value("global_step") == 2
-    expected, _ = ref.sculley_step(points[30:40], points[[0, 10, 20]], np.zeros(3))
+    expected, _ = ref.original_mini_batch_step(points[30:40], (points[[0, 10, 20]], np.ones(3)))
     np.testing.assert_allclose(kmeans.cluster_centers(), expected, rtol=1e-5)
 
 
 def test_callable_init_may_return_more_than_asked_for(tmp_path, points):
     kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=lambda inputs, k: inputs[:2])
     kmeans.train(ref.batched_input(points[:30], batch_size=10))
-    expected, _ = ref.sculley_step(points[20:30], points[[0, 1, 10]], np.zeros(3))
+    expected, _ = ref.original_mini_batch_step(points[20:30], (points[[0, 1, 10]], np.ones(3)))
     np.testing.assert_allclose(kmeans.cluster_centers(), expected, rtol=1e-5)
 
 

@@ -107,7 +107,7 @@ def test_center_without_points_moves_onto_a_point_of_the_batch(tmp_path, blobs, 
         np.testing.assert_array_equal(moved, FAR_AWAY)
         return
     assert np.any(np.all(blobs == moved, axis=1)), moved
-    counts = kmeans.get_variable_value("cluster_counts")
+    counts = kmeans.get_variable_value("Variable")
     assert counts[3] == counts[:3].min() > 0
 
 

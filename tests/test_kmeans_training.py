@@ -63,37 +63,40 @@ def test_empty_cluster_keeps_its_center(tmp_path, points, use_mini_batch):
         np.testing.assert_allclose(centers[:3], numpy_lloyd(points, points[:3], 2), rtol=1e-5)
 
 
-def test_mini_batch_with_one_step_per_iteration_matches_sculley(tmp_path, points):
-    initial = points[[0, 1, 2]]
-    kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=initial, use_mini_batch=True,
-                       reassignment_ratio=0.0)
-    kmeans.train(ref.batched_input(points, batch_size=30, repeat=True), steps=6)
-    centers, counts = initial, np.zeros(3, np.int64)
-    for step in range(6):
-        batch = points[30 * (step % 3): 30 * (step % 3) + 30]
-        centers, counts = ref.sculley_step(batch, centers, counts)
-    np.testing.assert_array_equal(kmeans.get_variable_value("cluster_counts"), counts)
-    np.testing.assert_allclose(kmeans.cluster_centers(), centers, rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.parametrize(
-    "metric, lloyd_step",
-    [
-        (ke.KMeans.SQUARED_EUCLIDEAN_DISTANCE, ref.lloyd_step),
-        (ke.KMeans.COSINE_DISTANCE, ref.spherical_lloyd_step),
-    ],
-    ids=["squared_euclidean", "cosine"],
-)
-def test_mini_batch_iteration_over_an_epoch_is_one_lloyd_step(tmp_path, points, metric, lloyd_step):
+@pytest.mark.parametrize("metric", [ke.KMeans.SQUARED_EUCLIDEAN_DISTANCE, ke.KMeans.COSINE_DISTANCE])
+def test_mini_batch_with_one_step_per_iteration_moves_as_the_original(tmp_path, points, metric):
+    cosine = metric == ke.KMeans.COSINE_DISTANCE
     centered = points - 5.0
     initial = centered[[0, 1, 2]]
-    kmeans = ke.KMeans(
-        3, model_dir=str(tmp_path), initial_clusters=initial, distance_metric=metric, use_mini_batch=True,
-        mini_batch_steps_per_iteration=3,
-    )
+    kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=initial, distance_metric=metric,
+                       use_mini_batch=True, reassignment_ratio=0.0)
     kmeans.train(ref.batched_input(centered, batch_size=30, repeat=True), steps=6)
-    expected = lloyd_step(centered, lloyd_step(centered, initial))
-    np.testing.assert_allclose(kmeans.cluster_centers(), expected, rtol=1e-5, atol=1e-5)
+    # Counts start at one (the initial center is a point); the rate is 1 / (n + 2m).
+    state = (ref.normalized(initial) if cosine else initial, np.ones(3, np.int64))
+    for step in range(6):
+        state = ref.original_mini_batch_step(centered[30 * (step % 3): 30 * (step % 3) + 30], state, cosine)
+    np.testing.assert_array_equal(kmeans.get_variable_value("Variable"), state[1])
+    np.testing.assert_allclose(kmeans.cluster_centers(), state[0], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("metric", [ke.KMeans.SQUARED_EUCLIDEAN_DISTANCE, ke.KMeans.COSINE_DISTANCE])
+def test_mini_batch_iterations_sync_the_running_means_as_the_original(tmp_path, points, metric):
+    cosine = metric == ke.KMeans.COSINE_DISTANCE
+    centered = points - 5.0
+    initial = ref.normalized(centered[[0, 1, 2]]) if cosine else centered[[0, 1, 2]]
+    kmeans = ke.KMeans(
+        3, model_dir=str(tmp_path), initial_clusters=centered[[0, 1, 2]], distance_metric=metric,
+        use_mini_batch=True, mini_batch_steps_per_iteration=3,
+    )
+    state = (initial, initial, np.zeros(3, np.int64), 3)
+    for calls, steps in enumerate([2, 3, 3], start=1):
+        kmeans.train(ref.batched_input(centered, batch_size=30, repeat=True), steps=steps)
+        for step in range(steps):
+            state = ref.original_iteration_step(centered[30 * (step % 3): 30 * (step % 3) + 30], state, 3, cosine)
+        np.testing.assert_allclose(kmeans.cluster_centers(), state[0], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(kmeans.get_variable_value("clusters_updated"), state[1], rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(kmeans.get_variable_value("Variable"), state[2])
+        assert kmeans.get_variable_value("update_in_steps") == state[3]
 
 
 @pytest.fixture(scope="module")

@@ -71,12 +71,15 @@ def session_config(config, graph=None, training=False):
 def _scaffold_with_saver(scaffold, config):
     """`scaffold`, or a copy of it with the RunConfig's Saver when it has none.
 
+    The Saver restores through the graph's `checkpoints.RestoreFallback`s when a
+    checkpoint needs one.
+
     That Saver also goes into the graph's SAVERS collection (unless one is there), as
     tf.estimator put it: a caller's `CheckpointSaverHook` given no saver looks there.
     """
     if scaffold.saver is not None:
         return scaffold
-    saver = tf.compat.v1.train.Saver(
+    saver = checkpoints.build_saver(
         sharded=True,
         max_to_keep=config.keep_checkpoint_max,
         keep_checkpoint_every_n_hours=config.keep_checkpoint_every_n_hours,

@@ -4,10 +4,12 @@ Everything here treats the model directory in the layout tf.estimator used,
 so TensorBoard, `tf.compat.v1.train.load_variable` and checkpoints written by
 the original tf.estimator work unchanged.
 """
+import collections
 import contextlib
 import hashlib
 import os
 import re
+import weakref
 
 import tensorflow as tf
 
@@ -110,20 +112,123 @@ def checkpoint_global_step(checkpoint_path):
     return 0
 
 
+# The `RestoreFallback`s of each graph, in the order registered (see `add_restore_fallback`).
+# Not a graph collection: those are written into every .meta file, which cannot hold them.
+_RESTORE_FALLBACKS = weakref.WeakKeyDictionary()
+
+
+class RestoreFallback(collections.namedtuple("RestoreFallback", ["var_list", "after_restore"])):
+    """Another layout of a graph's saved variables a checkpoint may hold, such as an earlier
+    release's: a checkpoint without some of the variables' own names restores through it.
+
+    Attributes:
+      var_list: {checkpoint key: variable}, one entry for every variable the graph saves.
+      after_restore: an op the restoring session runs once, right after restoring through
+        `var_list` (to convert values to their present meaning), or None.
+    """
+
+
+def add_restore_fallback(fallback: RestoreFallback, graph: tf.Graph = None) -> None:
+    """Registers `fallback` with `graph` (the default graph when None).
+
+    The extension point for a model_fn whose variables were saved under other keys
+    before: call it while building the graph, after creating the variables. Every Saver
+    the Estimator builds for the graph, and the check before each restore, then accept a
+    checkpoint that lacks keys of the graph's variables but holds all of `fallback`'s;
+    fallbacks are tried in the order registered. A checkpoint holding every variable's
+    own name always restores by those names.
+    """
+    graph = graph or tf.compat.v1.get_default_graph()
+    missing = set(graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)) - set(fallback.var_list.values())
+    if missing:
+        raise ValueError(
+            "add_restore_fallback(): var_list must hold every saved variable of the graph, "
+            f"got none for {sorted(variable.op.name for variable in missing)}")
+    _RESTORE_FALLBACKS.setdefault(graph, []).append(fallback)
+
+
+def _saved_variables(graph):
+    """{checkpoint key: variable} of a graph's saved variables under their own names."""
+    return {variable.op.name: variable for variable in graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)}
+
+
+def _fallback_for(stored_keys, own_keys, fallbacks):
+    """The first of `fallbacks` a checkpoint holding `stored_keys` fits, or None when it
+    holds every one of `own_keys` (the saved variables' own names) or fits none."""
+    if set(own_keys) <= set(stored_keys):
+        return None
+    for fallback in fallbacks:
+        if set(fallback.var_list) <= set(stored_keys):
+            return fallback
+    return None
+
+
+class FallbackSaver(tf.compat.v1.train.Saver):
+    """A Saver of a graph's variables under their own names, restoring a checkpoint that
+    lacks some of them through the graph's first `RestoreFallback` it fits.
+
+    Args:
+      fallbacks: the `RestoreFallback`s of the graph (`restore_fallbacks(graph)`).
+      **saver_kwargs: passed to `tf.compat.v1.train.Saver` (its `var_list` must be None).
+    """
+
+    def __init__(self, *, fallbacks=(), **saver_kwargs):
+        if saver_kwargs.get("var_list") is not None:
+            raise ValueError(f"FallbackSaver saves the graph's variables: expected var_list None, got "
+                             f"{saver_kwargs['var_list']!r}")
+        super().__init__(**saver_kwargs)
+        self._own_keys = set(_saved_variables(tf.compat.v1.get_default_graph()))
+        sharded = saver_kwargs.get("sharded", False)
+        self._fallback_savers = [
+            (fallback, tf.compat.v1.train.Saver(var_list=fallback.var_list, sharded=sharded))
+            for fallback in fallbacks
+        ]
+
+    def restore(self, sess, save_path):
+        """Restores `save_path` by the variables' names, or through the fallback it fits."""
+        if save_path and self._fallback_savers:
+            with reading_checkpoint(save_path):
+                stored = {name for name, _ in tf.train.list_variables(save_path)}
+            fallback = _fallback_for(stored, self._own_keys, [candidate for candidate, _ in self._fallback_savers])
+            for candidate, saver in self._fallback_savers:
+                if candidate is fallback:
+                    saver.restore(sess, save_path)
+                    if fallback.after_restore is not None:
+                        sess.run(fallback.after_restore)
+                    return
+        super().restore(sess, save_path)
+
+
+def restore_fallbacks(graph: tf.Graph) -> list:
+    """The `RestoreFallback`s registered with `graph`, in order."""
+    return list(_RESTORE_FALLBACKS.get(graph, ()))
+
+
+def build_saver(graph: tf.Graph = None, **saver_kwargs) -> FallbackSaver:
+    """A `FallbackSaver` of `graph` (the default graph when None) with its fallbacks."""
+    graph = graph or tf.compat.v1.get_default_graph()
+    with graph.as_default():
+        return FallbackSaver(fallbacks=restore_fallbacks(graph), **saver_kwargs)
+
+
 def check_restorable(checkpoint_path, graph):
     """Checks every saveable variable of `graph` is in the checkpoint with its shape.
 
     Run before a session restores, so a model rebuilt from different input
     (another feature dimension, another number of clusters) fails with a message
     naming the variable and both shapes instead of deep inside the restore op.
+    A checkpoint lacking some variables' names is checked against the first
+    `RestoreFallback` of the graph it holds every key of, as the restore reads it.
 
     Raises:
       ValueError: a variable is missing from the checkpoint or its shape differs.
     """
     with reading_checkpoint(checkpoint_path):
         stored = dict(tf.train.list_variables(checkpoint_path))
-    for variable in graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES):
-        name = variable.op.name
+    own = _saved_variables(graph)
+    fallback = _fallback_for(stored, own, restore_fallbacks(graph))
+    wanted_variables = own if fallback is None else fallback.var_list
+    for name, variable in wanted_variables.items():
         if name not in stored:
             raise ValueError(
                 f"Variable {name!r} of the model is not in checkpoint {checkpoint_path}; "

@@ -314,7 +314,7 @@ def _build_export_graph(mode, receiver_fn, build_spec, config):
             signature_defs = _supervised_signature(mode, spec, receiver)
             if mode == ModeKeys.TRAIN:
                 graph.add_to_collection(tf.compat.v1.GraphKeys.TRAIN_OP, spec.train_op)
-        saver = spec.scaffold.saver or tf.compat.v1.train.Saver(sharded=True)
+        saver = spec.scaffold.saver or checkpoints.build_saver(graph, sharded=True)
         main_op = tf.compat.v1.train.Scaffold.default_local_init_op()
     _log_signatures(signature_defs)
     return ExportGraph(graph, signature_defs, saver, main_op)

@@ -30,10 +30,11 @@ class KMeans(Estimator):
       seed: integer seed for the initialization; None draws a random one.
       use_mini_batch: True for mini-batch k-means, False for full-batch Lloyd
         iterations (each step then needs the whole data set as one batch).
-      mini_batch_steps_per_iteration: steps between syncs of the working copy into
-        `clusters`. With 1, per-center counts accumulate over all of training
-        (Sculley's mini-batch k-means); with more, counts restart at each sync, so an
-        iteration over a whole epoch is one Lloyd step.
+      mini_batch_steps_per_iteration: N, the steps of one iteration. With 1, every step
+        moves `clusters` towards its batch, per-center counts accumulating over all of
+        training (mini-batch k-means); with more, the steps move the running means in
+        `clusters_updated` and the step after each N copies them into `clusters`, the
+        counts then restarting (see `kmeans.step.mini_batch_update`).
       kmeans_plus_plus_num_retries: extra candidates per kmeans++ center; negative for
         about 2 + log(k).
       relative_tolerance: stop training once the loss changes by less than this,

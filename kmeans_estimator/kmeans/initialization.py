@@ -136,14 +136,16 @@ def initial_values(settings, points, centers, num_chosen):
     return _all_at_once(settings, points)
 
 
-def _assign(settings, values, centers, initialized, num_chosen, distinct_found):
-    """The assigns of `values`, and whether every center is then chosen."""
+def _assign(settings, values, centers, initialized, num_chosen, distinct_found, copies=()):
+    """The assigns of `values` (the centers also to each of `copies`), and whether every
+    center is then chosen."""
     ready = tf.equal(values.num_chosen, settings.num_clusters)
-    assigned = [
-        centers.assign(tf.ensure_shape(values.centers, centers.shape)),
-        num_chosen.assign(values.num_chosen),
-        initialized.assign(ready), distinct_found.assign(values.distinct_found),
-    ]
+    chosen_centers = tf.ensure_shape(values.centers, centers.shape)
+    placed = [centers.assign(chosen_centers)] + [copy.assign(chosen_centers) for copy in copies]
+    # A worker waiting for `initialized` steps as soon as it reads True: the centers come first.
+    with tf.control_dependencies(placed):
+        flagged = initialized.assign(ready)
+    assigned = placed + [flagged, num_chosen.assign(values.num_chosen), distinct_found.assign(values.distinct_found)]
     return assigned, ready
 
 
@@ -154,7 +156,7 @@ def _pool(settings, num_features):
     return InitPool(num_features, settings.mini_batch_init_size)
 
 
-def _from_gathered(settings, pool, centers, initialized, num_chosen, distinct_found):
+def _from_gathered(settings, pool, centers, initialized, num_chosen, distinct_found, copies):
     """The op choosing the centers from the points gathered, for an input that ends first.
 
     Does nothing when the centers are chosen or nothing was gathered; returns the `InitReport`.
@@ -168,7 +170,7 @@ def _from_gathered(settings, pool, centers, initialized, num_chosen, distinct_fo
             lambda: (centers.read_value(), num_chosen.read_value(), distinct_found.read_value()),
             name="if_pending")
         assigned, _ = _assign(settings, InitialValues(*values), centers, initialized, num_chosen,
-                              distinct_found)
+                              distinct_found, copies)
         with tf.control_dependencies(assigned + pool.assign(gathered[:0], 0)):
             return _report(initialized, num_chosen, distinct_found)
 
@@ -182,7 +184,7 @@ def _report(initialized, num_chosen, distinct_found):
     return InitReport(initialized.read_value(), num_chosen.read_value(), distinct_found.read_value())
 
 
-def build_init(settings, points, centers, initialized, local_device):
+def build_init(settings, points, centers, initialized, local_device, *, center_copies=()):
     """The chief's init op: one run chooses centers from one batch (or gathers it).
 
     The init hook runs it, batch after batch, until every center is chosen, before the
@@ -199,6 +201,8 @@ def build_init(settings, points, centers, initialized, local_device):
       centers, initialized: the model's variables.
       local_device: the chief's own device on a cluster (its init state stays there, not
         on a ps task), or None.
+      center_copies: variables shaped like `centers` that get every center chosen too
+        (the running means of mini-batch iterations start as the initial centers).
 
     Returns:
       The `Initialization`.
@@ -212,13 +216,13 @@ def build_init(settings, points, centers, initialized, local_device):
             init_points = finite(points)
         if pool is None:
             assigned, _ = _assign(settings, initial_values(settings, init_points, centers, num_chosen),
-                                  centers, initialized, num_chosen, distinct_found)
+                                  centers, initialized, num_chosen, distinct_found, center_copies)
         else:
             pooled, target, full = pool.gather(init_points)
 
             def from_pool():  # The pool empties for good, or for a new gathering (random init).
                 chosen, _ = _assign(settings, initial_values(settings, pooled, centers, num_chosen),
-                                    centers, initialized, num_chosen, distinct_found)
+                                    centers, initialized, num_chosen, distinct_found, center_copies)
                 with tf.control_dependencies(chosen + pool.assign(pooled[:0], 0)):
                     return tf.constant(True)
 
@@ -231,7 +235,8 @@ def build_init(settings, points, centers, initialized, local_device):
             report = _report(initialized, num_chosen, distinct_found)
     from_gathered = None
     if pool is not None:
-        from_gathered = _from_gathered(settings, pool, centers, initialized, num_chosen, distinct_found)
+        from_gathered = _from_gathered(settings, pool, centers, initialized, num_chosen, distinct_found,
+                                       center_copies)
     return Initialization(report, from_gathered, num_chosen.read_value())
 
 

@@ -4,7 +4,7 @@ import tensorflow as tf
 from kmeans_estimator.clustering import distances
 from kmeans_estimator.estimator import distributed, export_outputs
 from kmeans_estimator.estimator.spec import EstimatorSpec, ModeKeys
-from kmeans_estimator.kmeans import initialization, step, summaries, variables
+from kmeans_estimator.kmeans import earlier_checkpoints, initialization, step, summaries, variables
 from kmeans_estimator.kmeans.features import finite, non_empty, points_from_features
 from kmeans_estimator.kmeans.hooks import CountRunAtEndOfInputHook, InitializeClustersHook, LossRelativeChangeHook
 
@@ -73,14 +73,23 @@ def _predict_spec(settings, points, centers, nearest, trained):
 def _train_spec(settings, points, centers, initialized, config):
     """The TRAIN spec: the init hook has the chief choose the centers, then every run steps.
 
+    Mini-batch graphs also restore the checkpoints of earlier releases (see
+    `earlier_checkpoints`).
+
     With `save_summary_steps`, the chief's summaries also show the clusters' sizes and
     the centers' movement, and its `ProjectorHook` labels the centers for TensorBoard's
     projector (see `summaries`).
     """
     init = None
     own_device = distributed.own_task_device(config)
+    mini_batch = None
+    if settings.use_mini_batch:
+        mini_batch = variables.mini_batch_variables(
+            num_clusters=settings.num_clusters, num_features=centers.shape[1],
+            steps_per_iteration=settings.mini_batch_steps_per_iteration)
     if config.is_chief:
-        init = initialization.build_init(settings, points, centers, initialized, own_device)
+        copies = [mini_batch.working] if mini_batch is not None and mini_batch.working is not None else []
+        init = initialization.build_init(settings, points, centers, initialized, own_device, center_copies=copies)
     # Read once: on a cluster each read of a variable is a transfer from its ps task.
     centers_now = centers.read_value()
     nearest, loss = _assign(settings, points, centers_now)
@@ -89,7 +98,9 @@ def _train_spec(settings, points, centers, initialized, config):
     if config.save_summary_steps:
         state = summaries.add_training_summaries(settings.num_clusters, centers_now, nearest, own_device)
         chief_hooks.append(summaries.ProjectorHook(config.model_dir, state, config.save_summary_steps))
-    train_op = step.train_op(settings, points, centers, centers_now, nearest)
+    train_op = step.train_op(settings, points, centers, centers_now, nearest, state=mini_batch)
+    if mini_batch is not None:
+        earlier_checkpoints.add_fallback(centers=centers, state=mini_batch)
     hooks = [InitializeClustersHook(init, initialized, settings.num_clusters, initialization.init_source(settings)),
              CountRunAtEndOfInputHook(step.end_of_input_increment())]
     if settings.relative_tolerance is not None:

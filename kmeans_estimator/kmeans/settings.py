@@ -44,8 +44,8 @@ class Settings:
       distance_metric: one of `distances.METRICS`.
       seed: int seed of the initialization's random draws, or None for a random one.
       use_mini_batch: mini-batch steps (True) or full-batch Lloyd steps (False).
-      mini_batch_steps_per_iteration: steps between syncs of the working copy into `clusters`,
-        at least 1.
+      mini_batch_steps_per_iteration: N >= 1, the steps of one iteration; after every N steps the
+        next one first syncs the running means `clusters_updated` into `clusters` (N > 1).
       kmeans_plus_plus_num_retries: extra kmeans++ candidates per center; negative for 2 + log k.
       relative_tolerance: the relative loss change that stops training, or None.
       feature_columns: a tuple of feature columns, or None.

@@ -7,7 +7,6 @@ it needs between tasks.
 import tensorflow as tf
 
 from kmeans_estimator.clustering import update
-from kmeans_estimator.kmeans import variables
 from kmeans_estimator.kmeans.features import COMPUTE_DTYPE, unit_if_cosine
 from kmeans_estimator.kmeans.settings import REASSIGNMENT_SEED_STREAM, seed_pair
 
@@ -45,6 +44,10 @@ def _reassign_if_due(settings, points, centers, totals):
     Draws are seeded by the seed and the global step, so a seeded run moves the same
     centers to the same points every time.
 
+    The rule compares the points assigned to each center: `totals` less the one every
+    count starts at for its initial center. A moved center's count becomes, by the same
+    measure, that of the least-used center that stays.
+
     Returns:
       `(centers, totals)` after the moves, shaped like the inputs.
     """
@@ -54,83 +57,111 @@ def _reassign_if_due(settings, points, centers, totals):
         batch_size = tf.cast(tf.shape(points)[0], step.dtype)
         due = (step + 1) * batch_size // period > step * batch_size // period
         seed = tf.random.experimental.stateless_fold_in(seed_pair(settings, REASSIGNMENT_SEED_STREAM), step)
-        return tf.cond(
-            due,
-            lambda: update.reassign_nearly_empty(points, centers, totals, settings.reassignment_ratio, seed),
-            lambda: (centers, totals),
-            name="if_due")
+
+        def reassign():
+            moved, assigned = update.reassign_nearly_empty(
+                points, centers, totals - 1, settings.reassignment_ratio, seed)
+            return moved, assigned + 1
+
+        return tf.cond(due, reassign, lambda: (centers, totals), name="if_due")
 
 
-def _running_means_update(settings, points, centers, centers_now, working, totals, sums, counts):
-    """One step per iteration (Sculley's mini-batch k-means): running means, every step."""
-    new_centers, new_totals = update.mini_batch_update(centers_now, tf.cast(totals, COMPUTE_DTYPE), sums, counts)
-    new_totals = tf.cast(tf.round(new_totals), tf.int64)
+def _moved_by_batch(centers_now, counts_now, sums, counts):
+    """`update.mini_batch_update` of int64 counts: `(new_centers, new_counts)`."""
+    new_centers, new_counts = update.mini_batch_update(centers_now, tf.cast(counts_now, COMPUTE_DTYPE), sums, counts)
+    return new_centers, tf.cast(tf.round(new_counts), tf.int64)
+
+
+def _one_step_iteration_update(settings, points, centers, centers_now, state, sums, counts):
+    """N = 1: `clusters` itself moves every step; nearly empty centers then move when due."""
+    new_centers, new_counts = _moved_by_batch(centers_now, state.counts.read_value(), sums, counts)
     if settings.reassignment_ratio > 0:
-        new_centers, new_totals = _reassign_if_due(settings, points, new_centers, new_totals)
-    return grouped_with(centers, [
-        centers.assign(new_centers), working.assign(new_centers), totals.assign(new_totals)])
+        new_centers, new_counts = _reassign_if_due(settings, points, new_centers, new_counts)
+    return grouped_with(centers, [centers.assign(new_centers), state.counts.assign(new_counts)])
 
 
-def _iteration_update(settings, centers, centers_now, working, totals, steps_to_sync, sums, counts):
-    """N > 1 steps per iteration: sums and counts grow; the N-th step moves every center."""
+def _sync_if_due(settings, centers, state):
+    """Counts the step down; when no step was left, first copies the running means into the
+    centers (unit length for cosine) and restarts the counts. Returns True when it synced."""
     steps_per_iteration = settings.mini_batch_steps_per_iteration
-    # Atomic adds: the steps of all workers of a cluster add up, whatever their order. The
-    # step whose countdown reaches exactly 0 is the iteration's last: every other step's
-    # adds ran before its countdown, so they are all in.
-    add_sums = working.assign_add(sums, use_locking=True)
-    add_counts = totals.assign_add(tf.cast(tf.round(counts), tf.int64), use_locking=True)
-    with tf.control_dependencies([add_sums, add_counts]):
-        remaining = steps_to_sync.assign_sub(1, use_locking=True)
 
     def sync():
-        iteration_counts = tf.cast(totals.read_value(), COMPUTE_DTYPE)
-        means = update.lloyd_update(centers_now, working.read_value(), iteration_counts)
-        with tf.control_dependencies([means]):
-            ops = [
-                centers.assign(unit_if_cosine(settings.distance_metric, means)),
-                working.assign(tf.zeros_like(working)),
-                totals.assign(tf.zeros_like(totals)),
-                steps_to_sync.assign(steps_per_iteration),
-            ]
-        with tf.control_dependencies(ops):
+        # The countdown restarts first, so that a concurrent step of another worker does
+        # not sync again.
+        with tf.control_dependencies([state.steps_to_sync.assign(steps_per_iteration - 1)]):
+            copied = centers.assign(unit_if_cosine(settings.distance_metric, state.working.read_value()))
+        with tf.control_dependencies([copied]):
+            restarted = state.counts.assign(tf.zeros_like(state.counts))
+        with tf.control_dependencies([restarted]):
             return tf.constant(True)
 
-    return tf.cond(tf.equal(remaining, 0), sync, lambda: tf.constant(False))
+    def count_down():
+        with tf.control_dependencies([state.steps_to_sync.assign_sub(1)]):
+            return tf.constant(False)
+
+    return tf.cond(state.steps_to_sync.read_value() <= 0, sync, count_down, name="sync_if_due")
 
 
-def mini_batch_update(settings, points, centers, centers_now, nearest):
-    """One mini-batch step; with N = `mini_batch_steps_per_iteration` > 1, N steps make one iteration.
+def _iteration_update(settings, centers, centers_now, state, sums, counts):
+    """N > 1: the sync when due, then the running means move by this step's points."""
+    # The step's reading of the centers (its assignments, loss and summaries) comes first.
+    with tf.control_dependencies([centers_now]):
+        synced = _sync_if_due(settings, centers, state)
+    with tf.control_dependencies([synced]):
+        working_now = state.working.read_value()
+        counts_now = state.counts.read_value()
+    new_working, new_counts = _moved_by_batch(working_now, counts_now, sums, counts)
+    # Adds, not assigns: concurrent steps of a cluster's workers each add their points.
+    return grouped_with(state.working, [
+        state.working.assign_add(new_working - working_now, use_locking=True),
+        state.counts.assign_add(new_counts - counts_now, use_locking=True),
+    ])
 
-    With N = 1, every step moves the centers by running means: `clusters_updated` is a
-    copy of the centers, `cluster_counts` the points each center has had so far, and
-    nearly empty centers then move when `reassignment_ratio` > 0. On a cluster, workers'
-    steps read and write the shared centers without locks: two concurrent steps may each
-    move a center from the same start.
 
-    With N > 1, `clusters_updated` sums the points assigned to each center during the
-    iteration and `cluster_counts` counts them; the N-th step moves every center to its
-    mean (empty ones stay) and restarts both, so N steps over one epoch, however workers
-    share them, make exactly one Lloyd iteration.
+def mini_batch_update(settings, points, centers, centers_now, nearest, state):
+    """One mini-batch step, the original's; N = `mini_batch_steps_per_iteration`.
+
+    Each step's points are assigned to `centers_now`, the centers as the step found them
+    (on a sync step too, see below). A center then moves towards its points at the rate
+    of `update.mini_batch_update`, `1 / (n + 2m)` for a count `n` before the step and `m`
+    points in it, and its count grows by `m`; centers without points stay.
+
+    With N = 1 the centers in `clusters` move every step, their counts starting at one
+    (the initial center counts as a point); nearly empty centers then move when
+    `reassignment_ratio` > 0. On a cluster, workers' steps read and write the shared
+    centers without locks: two concurrent steps may each move a center from the same start.
+
+    With N > 1 `clusters` holds still during an iteration: the running means in
+    `clusters_updated` (the initial centers at first) move instead, with counts starting
+    at zero, and `update_in_steps` counts N steps down. The step that finds no step left
+    first syncs: `clusters` gets the running means (l2-normalized for cosine), the counts
+    restart at zero and `update_in_steps` at N - 1; then its points move the running means.
+    So `clusters` changes at the start of steps N + 1, 2N + 1, ...; its points were
+    assigned to the centers before that sync (the original's order there is a race; in
+    the train(steps=1) calls measured it assigned them so). During an iteration every step
+    assigns to the same centers, so the counts of an iteration are exact however a
+    cluster's workers share its steps.
     """
     k = settings.num_clusters
-    working, totals, steps_to_sync = variables.mini_batch_variables(
-        k, centers.shape[1], settings.mini_batch_steps_per_iteration)
     with tf.name_scope("kmeans/update"):
         sums, counts = update.cluster_sums_and_counts(points, nearest, k)
         if settings.mini_batch_steps_per_iteration == 1:
-            return _running_means_update(settings, points, centers, centers_now, working, totals, sums, counts)
-        return _iteration_update(settings, centers, centers_now, working, totals, steps_to_sync, sums, counts)
+            return _one_step_iteration_update(settings, points, centers, centers_now, state, sums, counts)
+        return _iteration_update(settings, centers, centers_now, state, sums, counts)
 
 
-def train_op(settings, points, centers, centers_now, nearest):
-    """The train op: the step's update, then the global step's increment."""
+def train_op(settings, points, centers, centers_now, nearest, *, state=None):
+    """The train op: the step's update, then the global step's increment.
+
+    `state` is the `variables.MiniBatchState` of mini-batch training, else None.
+    """
     global_step = tf.compat.v1.train.get_global_step()
     # Made before the step, beside the global step: a constant made under the step's
     # control dependencies would wait for it on the worker, then travel.
     with global_step.graph.colocate_with(global_step.op):
         one = tf.constant(1, global_step.dtype.base_dtype)
     if settings.use_mini_batch:
-        update_op = mini_batch_update(settings, points, centers, centers_now, nearest)
+        update_op = mini_batch_update(settings, points, centers, centers_now, nearest, state)
     else:
         update_op = full_batch_update(settings, points, centers, centers_now, nearest)
     with tf.control_dependencies([grouped_with(global_step, [update_op])]):

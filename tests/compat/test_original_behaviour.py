@@ -141,3 +141,42 @@ def test_bad_arguments_raise_the_original_exception_type_and_write_nothing(tmp_p
         call(model_dir)
     written = [str(path) for path in (tmp_path / "model").rglob("*")] if (tmp_path / "model").exists() else []
     assert written == []
+
+
+# Measured on the original (TF 2.15, tensorflow-estimator 2.15): KMeans(3, initial_clusters=
+# MEASURED_INITIAL, use_mini_batch=True, seed=2) trained by train(steps=1) calls on this one batch.
+MEASURED_BATCH = np.array([[0.06286511, -0.06605243], [4.6481323, 4.367289], [-0.2721295, 5.84185],
+                           [0.32021132, 0.05245006]], np.float32)
+MEASURED_INITIAL = np.array([[1.0, 1.0], [2.0, 4.0], [3.0, 3.0]], np.float32)
+
+
+def _measured_batch_input():
+    return tf.data.Dataset.from_tensors(MEASURED_BATCH).repeat()
+
+
+def _measured_kmeans(model_dir, steps_per_iteration):
+    return ke.experimental.KMeans(3, model_dir=str(model_dir), initial_clusters=MEASURED_INITIAL, use_mini_batch=True,
+                                  mini_batch_steps_per_iteration=steps_per_iteration, seed=2)
+
+
+def test_one_step_iterations_count_the_initial_center_and_move_at_one_over_n_plus_2m(tmp_path):
+    kmeans = _measured_kmeans(tmp_path, 1)
+    kmeans.train(_measured_batch_input, steps=1)
+    np.testing.assert_allclose(kmeans.cluster_centers(), [[0.6766152, 0.5972795], [1.2426234, 4.6139498],
+                                                          [3.5493774, 3.4557631]], rtol=1e-5)
+    np.testing.assert_array_equal(kmeans.get_variable_value("Variable"), [3, 2, 2])
+
+
+def test_iterations_of_three_steps_sync_the_running_means_at_the_start_of_the_fourth(tmp_path):
+    kmeans = _measured_kmeans(tmp_path, 3)
+    for _ in range(3):
+        kmeans.train(_measured_batch_input, steps=1)
+        np.testing.assert_array_equal(kmeans.cluster_centers(), MEASURED_INITIAL)
+    assert kmeans.get_variable_value("update_in_steps") == 0
+    kmeans.train(_measured_batch_input, steps=1)
+    np.testing.assert_allclose(kmeans.cluster_centers(), [[0.39365366, 0.24489912], [0.29590285, 5.3813877],
+                                                          [4.2360992, 4.025467]], rtol=1e-5)
+    np.testing.assert_allclose(kmeans.get_variable_value("clusters_updated"),
+                               [[0.29259592, 0.11904897], [0.01188666, 5.611619], [4.4421158, 4.1963778]], rtol=1e-5)
+    np.testing.assert_array_equal(kmeans.get_variable_value("Variable"), [2, 1, 1])
+    assert kmeans.get_variable_value("update_in_steps") == 2
