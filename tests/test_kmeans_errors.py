@@ -78,7 +78,8 @@ def test_points_of_rank_other_than_2_are_rejected(trained, points, method, shape
 def test_points_of_another_dimension_than_the_centers_are_rejected(trained, method):
     state = ref.checkpoint_state(trained.model_dir)
     message = r"'clusters' has shape \[3, 2\].*dimension 1 is 2 in the checkpoint and 4 here"
-    with pytest.raises(ValueError, match=message):
+    # The original's type: its Saver's restore failed on the shape.
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
         run(trained, method, ref.whole_input(np.ones((10, 4), np.float32)))
     ref.assert_same_checkpoint(state, trained.model_dir)
 
@@ -86,7 +87,7 @@ def test_points_of_another_dimension_than_the_centers_are_rejected(trained, meth
 def test_predict_on_a_model_from_given_centers_reports_the_trained_dimension(tmp_path, points):
     kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=points[:3], use_mini_batch=False)
     kmeans.train(ref.whole_input(points))
-    with pytest.raises(ValueError, match="dimension 1 is 2 in the checkpoint and 4 here"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="dimension 1 is 2 in the checkpoint and 4 here"):
         list(kmeans.predict(ref.whole_input(np.ones((10, 4), np.float32))))
 
 

@@ -221,7 +221,8 @@ def check_restorable(checkpoint_path, graph):
     `RestoreFallback` of the graph it holds every key of, as the restore reads it.
 
     Raises:
-      ValueError: a variable is missing from the checkpoint or its shape differs.
+      tf.errors.NotFoundError: a variable is missing from the checkpoint.
+      tf.errors.InvalidArgumentError: a variable's shape differs from the checkpoint's.
     """
     with reading_checkpoint(checkpoint_path):
         stored = dict(tf.train.list_variables(checkpoint_path))
@@ -229,14 +230,17 @@ def check_restorable(checkpoint_path, graph):
     fallback = _fallback_for(stored, own, restore_fallbacks(graph))
     wanted_variables = own if fallback is None else fallback.var_list
     for name, variable in wanted_variables.items():
+        # The types of the errors TensorFlow's Saver raised for these in tf.estimator.
         if name not in stored:
-            raise ValueError(
+            raise tf.errors.NotFoundError(
+                None, None,
                 f"Variable {name!r} of the model is not in checkpoint {checkpoint_path}; "
                 f"the checkpoint holds {sorted(stored)}"
             )
         wanted = variable.shape
         if wanted.rank is not None and not wanted.is_compatible_with(stored[name]):
-            raise ValueError(
+            raise tf.errors.InvalidArgumentError(
+                None, None,
                 f"Variable {name!r} has shape {list(stored[name])} in checkpoint "
                 f"{checkpoint_path}, but the model built from this input needs shape "
                 f"{wanted.as_list()}{_describe_difference(stored[name], wanted.as_list())}. "

@@ -79,14 +79,19 @@ class _EventWritingHook(ScheduledHook):
     def __init__(self, every_steps, output_dir):
         self._every_steps = every_steps
         self._output_dir = output_dir
-        self._writer = None
         self._next_step = None
+        self._written = False
 
-    def begin(self):
-        self._writer = event_files.writer(self._output_dir)
+    @property
+    def _writer(self):
+        """The event writer of `output_dir`, made on the first write: a call that fails
+        before its first step leaves no event file."""
+        self._written = True
+        return event_files.writer(self._output_dir)
 
     def end(self, session):
-        self._writer.flush()
+        if self._written:
+            self._writer.flush()
 
 
 class ProgressHook(_EventWritingHook):
@@ -225,13 +230,13 @@ class CheckpointHook(ScheduledHook):
         for listener in self._listeners:
             listener.begin()
 
-    def after_create_session(self, session, coord):
+    def session_started(self, session, step):
+        # The graph files too wait for a ready session: a session whose hooks fail (an
+        # initialization that cannot complete) leaves the model directory as it was.
         if self._graph_files is None:
-            self._graph_files = checkpoints.GraphFiles(tf.compat.v1.get_default_graph(), self._saver)
+            self._graph_files = checkpoints.GraphFiles(session.graph, self._saver)
         self._meta_graph = self._graph_files.write(self._model_dir)
         event_files.add_graph(self._model_dir, self._graph_files.graph_def, self._graph_files.digest)
-
-    def session_started(self, session, step):
         if self._timer:
             self._timer.update_last_triggered_step(step)
         self._save(session, step)

@@ -126,7 +126,7 @@ def test_a_checkpoint_of_the_variables_own_names_restores_by_them_unconverted(tm
 def test_a_checkpoint_fitting_no_layout_is_reported_by_its_missing_own_name(tmp_path):
     checkpoint = _save(str(tmp_path / "other"), {"count": np.int64(4)})
     graph, _, _, _ = _graph_with_fallback()
-    with pytest.raises(ValueError, match=r"Variable 'total' of the model is not in checkpoint"):
+    with pytest.raises(tf.errors.NotFoundError, match=r"Variable 'total' of the model is not in checkpoint"):
         checkpoints.check_restorable(checkpoint, graph)
 
 

@@ -87,9 +87,22 @@ def steps_after_calls(kmeans, input_fn, calls, **train_args):
     return steps
 
 
-def _kmeans(KMeans, model_dir, mode, **kwargs):
-    """KMeans of 3 clusters in `mode`: "full_batch", "mini_batch" (N = 1) or "mini_batch_3" (N = 3)."""
+def one_thread_config(est, **kwargs):
+    """A RunConfig whose sessions run one op at a time (`inter_op_parallelism_threads=1`).
+
+    The original's mini-batch step reads the counts for its rate and adds to them with no
+    order between the two; in one thread it takes the order it took in nearly every run,
+    so its centers are deterministic. Ours gives the same centers in any number of threads.
+    """
+    session_config = tf.compat.v1.ConfigProto(inter_op_parallelism_threads=1)
+    return est.RunConfig(session_config=session_config, **kwargs)
+
+
+def _kmeans(KMeans, est, model_dir, mode, **kwargs):
+    """KMeans of 3 clusters in `mode`: "full_batch", "mini_batch" (N = 1) or "mini_batch_3" (N = 3),
+    from INITIAL_CENTERS and in `one_thread_config` unless told otherwise."""
     kwargs.setdefault("initial_clusters", INITIAL_CENTERS)
+    kwargs.setdefault("config", one_thread_config(est))
     if mode == "full_batch":
         return KMeans(3, model_dir=model_dir, use_mini_batch=False, **kwargs)
     steps = 3 if mode == "mini_batch_3" else 1
@@ -103,7 +116,7 @@ MODES = ("full_batch", "mini_batch", "mini_batch_3")
 
 def _constant_steps(mode):
     def run(KMeans, est, model_dir):
-        kmeans = _kmeans(KMeans, model_dir, mode)
+        kmeans = _kmeans(KMeans, est, model_dir, mode)
         record = {"steps": steps_after_calls(kmeans, inputs.constant(), 2, steps=2)}
         record.update(full_record(kmeans))
         return record
@@ -112,7 +125,7 @@ def _constant_steps(mode):
 
 def _one_step_at_a_time(mode):
     def run(KMeans, est, model_dir):
-        kmeans = _kmeans(KMeans, model_dir, mode)
+        kmeans = _kmeans(KMeans, est, model_dir, mode)
         centers = []
         for _ in range(4):
             kmeans.train(inputs.dataset(repeat=True), steps=1)
@@ -124,7 +137,7 @@ def _one_step_at_a_time(mode):
 def _docs_example(mode):
     """The docs' loop: train, then score, on a one-epoch input; init from the first batch."""
     def run(KMeans, est, model_dir):
-        kmeans = _kmeans(KMeans, model_dir, mode, initial_clusters=inputs.first_points)
+        kmeans = _kmeans(KMeans, est, model_dir, mode, initial_clusters=inputs.first_points)
         input_fn = inputs.limit_epochs()
         steps, scores = [], []
         for _ in range(3):
@@ -137,21 +150,21 @@ def _docs_example(mode):
 
 def _three_epochs(mode):
     def run(KMeans, est, model_dir):
-        kmeans = _kmeans(KMeans, model_dir, mode)
+        kmeans = _kmeans(KMeans, est, model_dir, mode)
         return {"steps": steps_after_calls(kmeans, inputs.limit_epochs(num_epochs=3), 3), **state(kmeans)}
     return run
 
 
 def _dataset_that_ends(mode):
     def run(KMeans, est, model_dir):
-        kmeans = _kmeans(KMeans, model_dir, mode)
+        kmeans = _kmeans(KMeans, est, model_dir, mode)
         return {"steps": steps_after_calls(kmeans, inputs.dataset(), 2), **state(kmeans)}
     return run
 
 
 def _numpy_input_fn(mode, num_epochs):
     def run(KMeans, est, model_dir):
-        kmeans = _kmeans(KMeans, model_dir, mode)
+        kmeans = _kmeans(KMeans, est, model_dir, mode)
         input_fn = est.inputs.numpy_input_fn(POINTS, batch_size=10, num_epochs=num_epochs, shuffle=False)
         train_args = {} if num_epochs else {"steps": 4}
         return {"steps": steps_after_calls(kmeans, input_fn, 2, **train_args), **state(kmeans)}
@@ -173,13 +186,13 @@ for _mode in MODES:
 
 @scenario()
 def queue_runner_input(KMeans, est, model_dir):
-    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    kmeans = _kmeans(KMeans, est, model_dir, "full_batch")
     return {"steps": steps_after_calls(kmeans, inputs.queue_runner(), 1, steps=3), **state(kmeans)}
 
 
 @scenario()
 def feature_dict_input(KMeans, est, model_dir):
-    kmeans = _kmeans(KMeans, model_dir, "full_batch", initial_clusters=INITIAL_CENTERS)
+    kmeans = _kmeans(KMeans, est, model_dir, "full_batch", initial_clusters=INITIAL_CENTERS)
     kmeans.train(inputs.feature_dict(), steps=3)
     record = state(kmeans)
     record["predict"] = [int(index) for index in kmeans.predict_cluster_index(inputs.feature_dict(PROBES, once=True))]
@@ -190,7 +203,7 @@ def feature_dict_input(KMeans, est, model_dir):
 @scenario()
 def feature_columns_input(KMeans, est, model_dir):
     columns = [tf.feature_column.numeric_column("x", shape=[2])]
-    kmeans = _kmeans(KMeans, model_dir, "full_batch", feature_columns=columns)
+    kmeans = _kmeans(KMeans, est, model_dir, "full_batch", feature_columns=columns)
     kmeans.train(lambda: {"x": tf.constant(POINTS)}, steps=3)
     record = state(kmeans)
     record["score"] = float(kmeans.score(lambda: {"x": tf.constant(POINTS)}))
@@ -199,28 +212,28 @@ def feature_columns_input(KMeans, est, model_dir):
 
 @scenario()
 def cosine_distance(KMeans, est, model_dir):
-    kmeans = _kmeans(KMeans, model_dir, "full_batch", distance_metric=KMeans.COSINE_DISTANCE)
+    kmeans = _kmeans(KMeans, est, model_dir, "full_batch", distance_metric=KMeans.COSINE_DISTANCE)
     kmeans.train(inputs.constant(), steps=3)
     return full_record(kmeans)
 
 
 @scenario()
 def cosine_distance_mini_batch(KMeans, est, model_dir):
-    kmeans = _kmeans(KMeans, model_dir, "mini_batch", distance_metric=KMeans.COSINE_DISTANCE)
+    kmeans = _kmeans(KMeans, est, model_dir, "mini_batch", distance_metric=KMeans.COSINE_DISTANCE)
     kmeans.train(inputs.dataset(repeat=True), steps=4)
     return state(kmeans)
 
 
 @scenario()
 def cosine_distance_mini_batch_3(KMeans, est, model_dir):
-    kmeans = _kmeans(KMeans, model_dir, "mini_batch_3", distance_metric=KMeans.COSINE_DISTANCE)
+    kmeans = _kmeans(KMeans, est, model_dir, "mini_batch_3", distance_metric=KMeans.COSINE_DISTANCE)
     kmeans.train(inputs.dataset(repeat=True), steps=4)
     return state(kmeans)
 
 
 @scenario()
 def callable_init(KMeans, est, model_dir):
-    kmeans = _kmeans(KMeans, model_dir, "full_batch", initial_clusters=inputs.first_points)
+    kmeans = _kmeans(KMeans, est, model_dir, "full_batch", initial_clusters=inputs.first_points)
     kmeans.train(inputs.constant(), steps=3)
     return full_record(kmeans)
 
@@ -267,35 +280,35 @@ def kmeans_plus_plus_converges(KMeans, est, model_dir):
 
 @scenario()
 def train_max_steps(KMeans, est, model_dir):
-    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    kmeans = _kmeans(KMeans, est, model_dir, "full_batch")
     steps = [steps_after_calls(kmeans, inputs.constant(), 1, max_steps=max_steps)[0] for max_steps in (3, 3, 5)]
     return {"steps": steps, **state(kmeans)}
 
 
 @scenario()
 def train_max_steps_on_an_input_that_ends(KMeans, est, model_dir):
-    kmeans = _kmeans(KMeans, model_dir, "mini_batch")
+    kmeans = _kmeans(KMeans, est, model_dir, "mini_batch")
     steps = steps_after_calls(kmeans, inputs.dataset(), 3, max_steps=7)
     return {"steps": steps, **state(kmeans)}
 
 
 @scenario()
 def train_steps_on_an_input_that_ends(KMeans, est, model_dir):
-    kmeans = _kmeans(KMeans, model_dir, "mini_batch")
+    kmeans = _kmeans(KMeans, est, model_dir, "mini_batch")
     steps = steps_after_calls(kmeans, inputs.dataset(), 2, steps=10)
     return {"steps": steps, **state(kmeans)}
 
 
 @scenario()
 def relative_tolerance_stops_early(KMeans, est, model_dir):
-    kmeans = _kmeans(KMeans, model_dir, "full_batch", relative_tolerance=1e-4)
+    kmeans = _kmeans(KMeans, est, model_dir, "full_batch", relative_tolerance=1e-4)
     kmeans.train(inputs.constant(), steps=50)
     return state(kmeans)
 
 
 @scenario()
 def evaluate_steps_none_reads_the_input_to_its_end(KMeans, est, model_dir):
-    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    kmeans = _kmeans(KMeans, est, model_dir, "full_batch")
     kmeans.train(inputs.constant(), steps=2)
     return {"evaluate": plain(kmeans.evaluate(inputs.dataset(), steps=None)),
             "evaluate_3_epochs": plain(kmeans.evaluate(inputs.limit_epochs(num_epochs=3)))}
@@ -303,7 +316,7 @@ def evaluate_steps_none_reads_the_input_to_its_end(KMeans, est, model_dir):
 
 @scenario()
 def evaluate_names_its_metrics_and_eval_dir(KMeans, est, model_dir):
-    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    kmeans = _kmeans(KMeans, est, model_dir, "full_batch")
     kmeans.train(inputs.constant(), steps=2)
     result = kmeans.evaluate(inputs.constant(), steps=2, name="holdout")
     return {"evaluate": plain(result), "eval_dirs": sorted(name for name in os.listdir(model_dir)
@@ -312,7 +325,7 @@ def evaluate_names_its_metrics_and_eval_dir(KMeans, est, model_dir):
 
 @scenario()
 def predict_keys_and_yield_single_examples(KMeans, est, model_dir):
-    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    kmeans = _kmeans(KMeans, est, model_dir, "full_batch")
     kmeans.train(inputs.constant(), steps=2)
     only_index = list(kmeans.predict(inputs.limit_epochs(PROBES), predict_keys=["cluster_index"]))
     batches = list(kmeans.predict(inputs.limit_epochs(PROBES), yield_single_examples=False))
@@ -342,7 +355,7 @@ _EXPORT_ADDITIONS = Difference(
 
 @scenario(_EXPORT_ADDITIONS)
 def export_saved_model_signatures(KMeans, est, model_dir):
-    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    kmeans = _kmeans(KMeans, est, model_dir, "full_batch")
     kmeans.train(inputs.constant(), steps=2)
     export_dir = kmeans.export_saved_model(os.path.join(model_dir, "export"), inputs.raw_receiver_fn(est))
     path = export_dir.decode() if isinstance(export_dir, bytes) else export_dir
@@ -360,8 +373,8 @@ _TENSORBOARD_ADDITIONS = Difference(
 
 @scenario(_TENSORBOARD_ADDITIONS)
 def summary_tags_of_train_and_evaluate(KMeans, est, model_dir):
-    config = est.RunConfig(save_summary_steps=1, log_step_count_steps=1)
-    kmeans = _kmeans(KMeans, model_dir, "full_batch", config=config)
+    config = one_thread_config(est, save_summary_steps=1, log_step_count_steps=1)
+    kmeans = _kmeans(KMeans, est, model_dir, "full_batch", config=config)
     kmeans.train(inputs.constant(), steps=3)
     kmeans.evaluate(inputs.constant(), steps=1)
     return {"train_tags": summary_tags(model_dir), "eval_tags": summary_tags(os.path.join(model_dir, "eval"))}
@@ -369,15 +382,18 @@ def summary_tags_of_train_and_evaluate(KMeans, est, model_dir):
 
 @scenario()
 def progress_logs_of_a_training_call(KMeans, est, model_dir, logs=None):
-    config = est.RunConfig(log_step_count_steps=50)
-    kmeans = _kmeans(KMeans, model_dir, "full_batch", config=config)
+    config = one_thread_config(est, log_step_count_steps=50)
+    kmeans = _kmeans(KMeans, est, model_dir, "full_batch", config=config)
     kmeans.train(inputs.constant(), steps=120)
-    return {"logs": logs.tracked(model_dir), **state(kmeans)}
+    lines = logs.tracked(model_dir)
+    # How many `global_step/sec` lines the original printed depended on its timing (one or two).
+    return {"logs": [line for line in lines if "global_step/sec" not in line],
+            "rate_logged": any("global_step/sec" in line for line in lines), **state(kmeans)}
 
 
 @scenario()
 def model_dir_layout(KMeans, est, model_dir):
-    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    kmeans = _kmeans(KMeans, est, model_dir, "full_batch")
     kmeans.train(inputs.constant(), steps=2)
     kmeans.evaluate(inputs.constant(), steps=1)
     names = set(os.listdir(model_dir))
@@ -390,7 +406,7 @@ def model_dir_layout(KMeans, est, model_dir):
 
 @scenario()
 def get_variable_names_and_values(KMeans, est, model_dir):
-    kmeans = _kmeans(KMeans, model_dir, "mini_batch")
+    kmeans = _kmeans(KMeans, est, model_dir, "mini_batch")
     kmeans.train(inputs.constant(), steps=2)
     names = sorted(kmeans.get_variable_names())
     return {"names": names, "initialized": bool(kmeans.get_variable_value("initialized"))}
@@ -398,8 +414,8 @@ def get_variable_names_and_values(KMeans, est, model_dir):
 
 @scenario()
 def a_second_estimator_on_the_same_model_dir_goes_on(KMeans, est, model_dir):
-    _kmeans(KMeans, model_dir, "full_batch").train(inputs.constant(), steps=2)
-    again = _kmeans(KMeans, model_dir, "full_batch")
+    _kmeans(KMeans, est, model_dir, "full_batch").train(inputs.constant(), steps=2)
+    again = _kmeans(KMeans, est, model_dir, "full_batch")
     again.train(inputs.constant(), steps=1)
     return state(again)
 
@@ -429,11 +445,11 @@ def _bad(call):
 _CHECKED_BEFORE_WRITING = Difference(
     "an argument the original rejected only once training ran", ("written",),
     lambda original, ours: "model.ckpt-0.index" in original["written"] and ours["written"] == [])
-_CHECKED_EARLY = ("bad_num_clusters_zero", "bad_num_clusters_negative")
+_CHECKED_EARLY = ("bad_num_clusters_zero", "bad_num_clusters_negative", "bad_kmeans_plus_plus_on_too_few_points")
 
 
-def _trained(KMeans, model_dir):
-    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+def _trained(KMeans, est, model_dir):
+    kmeans = _kmeans(KMeans, est, model_dir, "full_batch")
     kmeans.train(inputs.constant(), steps=1)
     return kmeans
 
@@ -441,21 +457,21 @@ def _trained(KMeans, model_dir):
 _BAD_CALLS = {
     "bad_initial_clusters_name": lambda K, est, d: K(3, model_dir=d, initial_clusters="bogus"),
     "bad_distance_metric": lambda K, est, d: K(3, model_dir=d, distance_metric="bogus"),
-    "bad_train_steps_0": lambda K, est, d: _kmeans(K, d, "full_batch").train(inputs.constant(), steps=0),
-    "bad_train_steps_negative": lambda K, est, d: _kmeans(K, d, "full_batch").train(inputs.constant(), steps=-1),
-    "bad_train_steps_and_max_steps": lambda K, est, d: _kmeans(K, d, "full_batch").train(
+    "bad_train_steps_0": lambda K, est, d: _kmeans(K, est, d, "full_batch").train(inputs.constant(), steps=0),
+    "bad_train_steps_negative": lambda K, est, d: _kmeans(K, est, d, "full_batch").train(inputs.constant(), steps=-1),
+    "bad_train_steps_and_max_steps": lambda K, est, d: _kmeans(K, est, d, "full_batch").train(
         inputs.constant(), steps=1, max_steps=2),
-    "bad_train_max_steps_0": lambda K, est, d: _kmeans(K, d, "full_batch").train(inputs.constant(), max_steps=0),
-    "bad_evaluate_steps_0": lambda K, est, d: _kmeans(K, d, "full_batch").evaluate(inputs.constant(), steps=0),
-    "bad_export_without_receiver": lambda K, est, d: _kmeans(K, d, "full_batch").export_saved_model(
+    "bad_train_max_steps_0": lambda K, est, d: _kmeans(K, est, d, "full_batch").train(inputs.constant(), max_steps=0),
+    "bad_evaluate_steps_0": lambda K, est, d: _kmeans(K, est, d, "full_batch").evaluate(inputs.constant(), steps=0),
+    "bad_export_without_receiver": lambda K, est, d: _kmeans(K, est, d, "full_batch").export_saved_model(
         os.path.join(d, "export"), None),
-    "bad_export_without_checkpoint": lambda K, est, d: _kmeans(K, d, "full_batch").export_saved_model(
+    "bad_export_without_checkpoint": lambda K, est, d: _kmeans(K, est, d, "full_batch").export_saved_model(
         os.path.join(d, "export"), inputs.raw_receiver_fn(est)),
-    "bad_predict_without_checkpoint": lambda K, est, d: list(_kmeans(K, d, "full_batch").predict(
+    "bad_predict_without_checkpoint": lambda K, est, d: list(_kmeans(K, est, d, "full_batch").predict(
         inputs.limit_epochs(PROBES))),
-    "bad_cluster_centers_without_checkpoint": lambda K, est, d: _kmeans(K, d, "full_batch").cluster_centers(),
-    "bad_input_fn_not_callable": lambda K, est, d: _kmeans(K, d, "full_batch").train(POINTS, steps=1),
-    "bad_train_hooks_not_hooks": lambda K, est, d: _kmeans(K, d, "full_batch").train(
+    "bad_cluster_centers_without_checkpoint": lambda K, est, d: _kmeans(K, est, d, "full_batch").cluster_centers(),
+    "bad_input_fn_not_callable": lambda K, est, d: _kmeans(K, est, d, "full_batch").train(POINTS, steps=1),
+    "bad_train_hooks_not_hooks": lambda K, est, d: _kmeans(K, est, d, "full_batch").train(
         inputs.constant(), hooks=[object()], steps=1),
     "bad_kmeans_plus_plus_on_too_few_points": lambda K, est, d: K(
         5, model_dir=d, use_mini_batch=True, initial_clusters=K.KMEANS_PLUS_PLUS_INIT, seed=1).train(
@@ -483,17 +499,17 @@ _BAD_CALLS = {
     "bad_feature_columns_not_columns": lambda K, est, d: K(
         3, model_dir=d, use_mini_batch=False, initial_clusters=INITIAL_CENTERS, feature_columns=["x"]).train(
         lambda: {"x": tf.constant(POINTS)}, steps=1),
-    "bad_evaluate_without_checkpoint": lambda K, est, d: _kmeans(K, d, "full_batch").evaluate(
+    "bad_evaluate_without_checkpoint": lambda K, est, d: _kmeans(K, est, d, "full_batch").evaluate(
         inputs.constant(), steps=1),
-    "bad_score_without_checkpoint": lambda K, est, d: _kmeans(K, d, "full_batch").score(inputs.constant()),
-    "bad_transform_without_checkpoint": lambda K, est, d: list(_kmeans(K, d, "full_batch").transform(
+    "bad_score_without_checkpoint": lambda K, est, d: _kmeans(K, est, d, "full_batch").score(inputs.constant()),
+    "bad_transform_without_checkpoint": lambda K, est, d: list(_kmeans(K, est, d, "full_batch").transform(
         inputs.limit_epochs(PROBES))),
 }
 
 
 @scenario()
 def bad_get_variable_value_unknown_name(KMeans, est, model_dir):
-    return {"raised": raised(_trained(KMeans, model_dir).get_variable_value, "nope")}
+    return {"raised": raised(_trained(KMeans, est, model_dir).get_variable_value, "nope")}
 
 
 for _name, _call in _BAD_CALLS.items():
@@ -558,7 +574,7 @@ def bad_initial_centers_of_another_dimension(KMeans, est, model_dir):
 @scenario(Difference("float64 or integer features", ("raised", "global_step"),
                      _raises_only_on_the_original("TypeError")))
 def defect_float64_features(KMeans, est, model_dir):
-    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    kmeans = _kmeans(KMeans, est, model_dir, "full_batch")
     error = raised(kmeans.train, inputs.constant(POINTS.astype(np.float64)), steps=1)
     return {"raised": error, "global_step": None if error else int(kmeans.get_variable_value("global_step"))}
 
@@ -568,21 +584,38 @@ def defect_float64_features(KMeans, est, model_dir):
 def defect_nan_in_the_input(KMeans, est, model_dir):
     points = POINTS.copy()
     points[3, 1] = np.nan
-    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    kmeans = _kmeans(KMeans, est, model_dir, "full_batch")
     error = raised(kmeans.train, inputs.constant(points), steps=2)
     return {"raised": error, "checkpoints": checkpoint_numbers(model_dir)}
 
 
-@scenario(Difference("predicting with another feature dimension", ("raised",),
-                     lambda original, ours: original["raised"] is not None and ours["raised"] == "ValueError"))
-def defect_predict_with_another_dimension(KMeans, est, model_dir):
-    kmeans = _trained(KMeans, model_dir)
+@scenario()
+def bad_predict_with_another_dimension(KMeans, est, model_dir):
+    kmeans = _trained(KMeans, est, model_dir)
     return {"raised": raised(lambda: list(kmeans.predict(inputs.limit_epochs(np.ones([4, 3], np.float32)))))}
+
+
+@scenario()
+def bad_model_dir_of_another_mode(KMeans, est, model_dir):
+    """A mini-batch model of N = 3 on the model directory of a full-batch one: keys are missing."""
+    _trained(KMeans, est, model_dir)
+    other = _kmeans(KMeans, est, model_dir, "mini_batch_3")
+    return {"raised": raised(other.train, inputs.constant(), steps=1)}
+
+
+@scenario(Difference("`model.ckpt-0` of a new model", ("initialized_at_0",),
+                     lambda original, ours: original["initialized_at_0"] is False and ours["initialized_at_0"] is True))
+def checkpoint_at_session_start(KMeans, est, model_dir):
+    kmeans = _kmeans(KMeans, est, model_dir, "full_batch")
+    kmeans.train(inputs.constant(), steps=2)
+    first = os.path.join(model_dir, "model.ckpt-0")
+    return {"checkpoints": checkpoint_numbers(model_dir),
+            "initialized_at_0": bool(tf.compat.v1.train.load_variable(first, "initialized"))}
 
 
 @scenario(Difference("`numpy_input_fn(shuffle=None)`", ("raised",), _raises_only_on_the_original("ValueError")))
 def addition_numpy_input_fn_shuffle_none(KMeans, est, model_dir):
-    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    kmeans = _kmeans(KMeans, est, model_dir, "full_batch")
     return {"raised": raised(lambda: kmeans.train(est.inputs.numpy_input_fn(POINTS, batch_size=30, shuffle=None),
                                                   steps=1))}
 
@@ -618,7 +651,7 @@ def addition_tf_estimator_namespace(KMeans, est, model_dir):
                      lambda original, ours: original["graph_pbtxt_over_1mb"] and not ours["graph_pbtxt_over_1mb"]))
 def files_of_a_large_constant_input(KMeans, est, model_dir):
     points = np.tile(POINTS, (5000, 1))  # 150000 x 2 float32: 1.2 MB
-    kmeans = _kmeans(KMeans, model_dir, "full_batch")
+    kmeans = _kmeans(KMeans, est, model_dir, "full_batch")
     kmeans.train(inputs.constant(points), steps=1)
     size = os.path.getsize(os.path.join(model_dir, "graph.pbtxt"))
     # Not the centers: float32 sums of 50000 points each round differently on the two sides.
