@@ -71,7 +71,8 @@ def full_record(kmeans, points=POINTS):
     and `evaluate` give for it."""
     record = state(kmeans)
     record.update(predictions(kmeans))
-    record["predict_cluster_index"] = [int(index) for index in kmeans.predict_cluster_index(inputs.limit_epochs(PROBES))]
+    record["predict_cluster_index"] = [
+        int(index) for index in kmeans.predict_cluster_index(inputs.limit_epochs(PROBES))]
     record["transform"] = [plain(row) for row in kmeans.transform(inputs.limit_epochs(PROBES))]
     record["score"] = float(kmeans.score(inputs.constant(points)))
     record["evaluate"] = plain(kmeans.evaluate(inputs.constant(points), steps=1))
@@ -250,22 +251,23 @@ _SEEDED_PICKS = Difference(
     lambda original, ours: original["centers_are_points"] and ours["centers_are_points"])
 
 
-@scenario(_SEEDED_PICKS)
-def random_init_seeded(KMeans, est, model_dir):
+def _seeded_init(KMeans, model_dir, initial_clusters):
+    """The centers a seeded init picks, and the step after it (100 steps per iteration: no sync)."""
     kmeans = KMeans(3, model_dir=model_dir, use_mini_batch=True, mini_batch_steps_per_iteration=100,
-                    initial_clusters=KMeans.RANDOM_INIT, seed=5)
+                    initial_clusters=initial_clusters, seed=5)
     kmeans.train(inputs.constant(), steps=1)
     return {"centers_are_points": _chose_input_points(kmeans), "centers": plain(kmeans.cluster_centers()),
             "global_step": int(kmeans.get_variable_value("global_step"))}
+
+
+@scenario(_SEEDED_PICKS)
+def random_init_seeded(KMeans, est, model_dir):
+    return _seeded_init(KMeans, model_dir, KMeans.RANDOM_INIT)
 
 
 @scenario(_SEEDED_PICKS)
 def kmeans_plus_plus_init_seeded(KMeans, est, model_dir):
-    kmeans = KMeans(3, model_dir=model_dir, use_mini_batch=True, mini_batch_steps_per_iteration=100,
-                    initial_clusters=KMeans.KMEANS_PLUS_PLUS_INIT, seed=5)
-    kmeans.train(inputs.constant(), steps=1)
-    return {"centers_are_points": _chose_input_points(kmeans), "centers": plain(kmeans.cluster_centers()),
-            "global_step": int(kmeans.get_variable_value("global_step"))}
+    return _seeded_init(KMeans, model_dir, KMeans.KMEANS_PLUS_PLUS_INIT)
 
 
 @scenario()
