@@ -172,6 +172,25 @@ def _numpy_input_fn(mode, num_epochs):
     return run
 
 
+@scenario()
+def docs_example_as_printed(KMeans, est, model_dir):
+    """The original's API page example: default (random, unseeded) init, full batch, ten
+    train-then-score rounds on a one-epoch input, then the index of every point."""
+    points = np.random.RandomState(7).uniform(0, 1000, [100, 2])
+    input_fn = lambda: tf.compat.v1.train.limit_epochs(  # noqa: E731 - the docs' own input_fn
+        tf.convert_to_tensor(points, dtype=tf.float32), num_epochs=1)
+    kmeans = KMeans(num_clusters=5, use_mini_batch=False, model_dir=model_dir)
+    steps, scores = [], []
+    for _ in range(10):
+        kmeans.train(input_fn)
+        steps.append(int(kmeans.get_variable_value("global_step")))
+        scores.append(float(kmeans.score(input_fn)))
+    indices = list(kmeans.predict_cluster_index(input_fn))
+    return {"steps": steps, "scores_never_rise": all(b <= a * (1 + 1e-6) for a, b in zip(scores, scores[1:])),
+            "num_indices": len(indices), "indices_in_range": all(0 <= int(i) < 5 for i in indices),
+            "checkpoints": checkpoint_numbers(model_dir)}
+
+
 for _mode in MODES:
     for _make, _suffix in ((_constant_steps, "constant_steps"), (_one_step_at_a_time, "one_step_at_a_time"),
                            (_docs_example, "docs_example_loop"), (_three_epochs, "limit_epochs_3"),
