@@ -45,14 +45,14 @@ def spherical_lloyd_step(points, centers):
 
 
 def _moved_by_batch(batch, nearest, centers, counts):
-    """The original's mini-batch move: rate 1 / (n + 2m) for a count n and m points, count n + m."""
+    """The original's mini-batch move: rate 1 / (n + m) for a count n and m points, count n + m."""
     centers = np.array(centers, np.float64)
     counts = np.array(counts, np.int64)
     for cluster in range(len(centers)):
         members = batch[nearest == cluster]
         if len(members):
             m = len(members)
-            centers[cluster] += (members.sum(axis=0) - m * centers[cluster]) / (counts[cluster] + 2 * m)
+            centers[cluster] += (members.sum(axis=0) - m * centers[cluster]) / (counts[cluster] + m)
             counts[cluster] += m
     return centers, counts
 

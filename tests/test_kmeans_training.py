@@ -71,7 +71,7 @@ def test_mini_batch_with_one_step_per_iteration_moves_as_the_original(tmp_path, 
     kmeans = ke.KMeans(3, model_dir=str(tmp_path), initial_clusters=initial, distance_metric=metric,
                        use_mini_batch=True, reassignment_ratio=0.0)
     kmeans.train(ref.batched_input(centered, batch_size=30, repeat=True), steps=6)
-    # Counts start at one (the initial center is a point); the rate is 1 / (n + 2m).
+    # Counts start at one (the initial center is a point); the rate is 1 / (n + m).
     state = (ref.normalized(initial) if cosine else initial, np.ones(3, np.int64))
     for step in range(6):
         state = ref.original_mini_batch_step(centered[30 * (step % 3): 30 * (step % 3) + 30], state, cosine)

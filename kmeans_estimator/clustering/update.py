@@ -164,12 +164,12 @@ def mini_batch_update(
     """Moves centers towards their points in a batch, as the original's mini-batch step does.
 
     With `n` a center's count before the batch, `m` its points in the batch and `s` their
-    sum: `new_center = center + (s - m * center) / (n + 2 * m)`, `new_total = n + m`.
-    The rate is the one the original's centers show, not the running mean's
-    1 / (n + m): its step reads the counts for the rate after adding the batch's counts
-    to them. The read and the add are not ordered there; on TF 2.15 the add came first in
-    nearly every run measured, and in every one with a single inter-op thread. A center
-    without points in the batch stays where it is.
+    sum: `new_center = center + (s - m * center) / (n + m)`, `new_total = n + m`: the
+    running mean, the rate the original's code states and its centers show when its ops
+    run one at a time. (The original reads the counts for the rate and adds the batch's
+    counts to them unordered; in sessions running ops in parallel the add usually came
+    first, giving 1 / (n + 2m) from run to run, a race not kept here.) A center without
+    points in the batch stays where it is.
 
     Args:
       centers: `[k, d]` current centers.
@@ -188,7 +188,7 @@ def mini_batch_update(
         # A center without points in the batch has sum 0 and count 0, so its step is
         # exactly 0 and it stays where it is.
         step = (sums - counts[:, tf.newaxis] * centers) / tf.maximum(
-            (new_total_counts + counts)[:, tf.newaxis], 1.0)
+            new_total_counts[:, tf.newaxis], 1.0)
         return centers + step, new_total_counts
 
 

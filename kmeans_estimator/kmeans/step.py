@@ -123,7 +123,7 @@ def mini_batch_update(settings, points, centers, centers_now, nearest, state):
 
     Each step's points are assigned to `centers_now`, the centers as the step found them
     (on a sync step too, see below). A center then moves towards its points at the rate
-    of `update.mini_batch_update`, `1 / (n + 2m)` for a count `n` before the step and `m`
+    of `update.mini_batch_update`, `1 / (n + m)` for a count `n` before the step and `m`
     points in it, and its count grows by `m`; centers without points stay.
 
     With N = 1 the centers in `clusters` move every step, their counts starting at one

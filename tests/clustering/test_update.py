@@ -102,22 +102,22 @@ def test_lloyd_update_keeps_empty_cluster_center(run, dtype):
     np.testing.assert_array_equal(new_centers[1], centers[1])
 
 
-def test_mini_batch_update_from_zero_counts_goes_halfway_to_the_batch_mean(run, dtype):
+def test_mini_batch_update_from_zero_counts_goes_to_the_batch_mean(run, dtype):
     centers = np.array([[4.0, 4.0], [-1.0, 2.0]], dtype)
     sums = np.array([[3.0, 6.0], [10.0, 5.0]], dtype)
     counts = np.array([3.0, 5.0], dtype)
     new_centers, totals = run(
         lambda: update.mini_batch_update(centers, np.zeros(2, dtype), sums, counts))
-    # The original's rate 1 / (n + 2m): from n = 0, halfway between center and batch mean.
-    np.testing.assert_allclose(new_centers, [[2.5, 3.0], [0.5, 1.5]], rtol=1e-6)
+    # The running mean's rate 1 / (n + m): from n = 0, the batch mean.
+    np.testing.assert_allclose(new_centers, [[1.0, 2.0], [2.0, 1.0]], rtol=1e-6)
     np.testing.assert_array_equal(totals, counts)
 
 
-def test_mini_batch_update_moves_by_one_over_count_plus_twice_the_batch(run, dtype):
+def test_mini_batch_update_moves_by_one_over_count_plus_the_batch(run, dtype):
     centers = np.array([[2.0, 0.0]], dtype)
     new_centers, totals = run(lambda: update.mini_batch_update(
         centers, np.array([3.0], dtype), np.array([[6.0, 4.0]], dtype), np.array([1.0], dtype)))
-    np.testing.assert_allclose(new_centers, [[2.0 + (6.0 - 2.0) / 5, (4.0 - 0.0) / 5]], rtol=1e-6)
+    np.testing.assert_allclose(new_centers, [[2.0 + (6.0 - 2.0) / 4, (4.0 - 0.0) / 4]], rtol=1e-6)
     np.testing.assert_array_equal(totals, [4.0])
 
 

@@ -6,9 +6,9 @@ on as the original trains on), one ours writes restores in the original, both ho
 same checkpoint keys, dtypes and shapes; and an earlier release's checkpoint restores.
 
 The original runs in one subprocess (`programs/original_model_dirs.py`) for all modes, its
-ops in one inter-op thread: its mini-batch step reads the counts for its rate and adds to
-them unordered, and on a loaded machine the read came first now and then; one thread
-orders them as on the runs measured (see `update.mini_batch_update`). The points are three
+ops one at a time in the calling thread (`inter_op_parallelism_threads=-1`): its mini-batch
+step reads the counts for its rate and adds to them unordered, a race in parallel sessions;
+run in sequence it reads first, always (see `update.mini_batch_update`). The points are three
 blobs whose points stay nearest the same center from the initial centers on: on a sync
 step the original's points are assigned to the centers before or after the sync (that
 race involves its input pipeline's own threads), which then cannot change the outcome.
@@ -132,7 +132,7 @@ def cross(tmp_path_factory, original_python):
         runs.append({"model_dir": str(ours_snapshot), "mode": mode, "distance_metric": "squared_euclidean",
                      "calls": CALLS_AFTER})
     spec = {"points": POINTS.tolist(), "initial_clusters": INITIAL_CLUSTERS.tolist(), "batch_size": BATCH_SIZE,
-            "inter_op_threads": 1, "runs": runs}
+            "inter_op_threads": -1, "runs": runs}
     results = _run_original(original_python, spec, root)
     for position, name in enumerate(MODES):
         found[name]["original_run"], found[name]["original_on_ours"] = results[2 * position:2 * position + 2]

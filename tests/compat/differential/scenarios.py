@@ -89,13 +89,15 @@ def steps_after_calls(kmeans, input_fn, calls, **train_args):
 
 
 def one_thread_config(est, **kwargs):
-    """A RunConfig whose sessions run one op at a time (`inter_op_parallelism_threads=1`).
+    """A RunConfig whose sessions run one op at a time in the calling thread
+    (`inter_op_parallelism_threads=-1`).
 
     The original's mini-batch step reads the counts for its rate and adds to them with no
-    order between the two; in one thread it takes the order it took in nearly every run,
-    so its centers are deterministic. Ours gives the same centers in any number of threads.
+    order between the two: in parallel sessions a race, in this one always read first, so
+    its centers are deterministic (`defect_mini_batch_rate_races_in_parallel_sessions`
+    shows the race). Ours gives the same centers in any session.
     """
-    session_config = tf.compat.v1.ConfigProto(inter_op_parallelism_threads=1)
+    session_config = tf.compat.v1.ConfigProto(inter_op_parallelism_threads=-1)
     return est.RunConfig(session_config=session_config, **kwargs)
 
 
@@ -540,6 +542,39 @@ for _name, _call in _BAD_CALLS.items():
 
 
 # The original's defects, and what it lacked: each a row of the README's differences.
+
+def _running_means(start, counts, batch, steps):
+    """The centers after `steps` mini-batch steps on `batch` at the rate 1 / (n + m) and,
+    the other outcome of the original's race, 1 / (n + 2m): `{rule: [k, d] list}`."""
+    found = {}
+    for rule, extra in (("n+m", 0), ("n+2m", 1)):
+        centers, totals = start.astype(np.float64), np.array(counts, np.float64)
+        for _ in range(steps):
+            nearest = ((batch[:, None] - centers[None]) ** 2).sum(-1).argmin(1)
+            for cluster in range(len(centers)):
+                members = batch[nearest == cluster]
+                if len(members):
+                    m = len(members)
+                    centers[cluster] += (members.sum(0) - m * centers[cluster]) / (totals[cluster] + m + extra * m)
+                    totals[cluster] += m
+        found[rule] = centers
+    return found
+
+
+def _rate_of_both_rules(original, ours):
+    return ours["rate"] == "n+m" and original["rate"] in ("n+m", "n+2m")
+
+
+@scenario(Difference("mini-batch steps in sessions that run ops in parallel", ("rate",), _rate_of_both_rules))
+def defect_mini_batch_rate_races_in_parallel_sessions(KMeans, est, model_dir):
+    """One mini-batch step in the default RunConfig (ops in parallel): which rate moved the centers."""
+    kmeans = KMeans(3, model_dir=model_dir, use_mini_batch=True, initial_clusters=INITIAL_CENTERS)
+    kmeans.train(inputs.constant(), steps=1)
+    centers = kmeans.cluster_centers()
+    expected = _running_means(INITIAL_CENTERS, np.ones(3), POINTS, 1)
+    rate = next((rule for rule, value in expected.items() if np.allclose(centers, value, rtol=1e-5)), "neither")
+    return {"rate": rate, "counts": plain(kmeans.get_variable_value("Variable"))}
+
 
 def _raises_only_on_the_original(original_type, ours_type=None):
     return lambda original, ours: original["raised"] == original_type and ours["raised"] == ours_type

@@ -5,9 +5,9 @@ Run by the interpreter of the original, never imported by the tests:
     python original_model_dirs.py SPEC.json RESULT.json
 
 SPEC.json holds `points` ([n, d] floats), `initial_clusters` ([k, d]), `batch_size`,
-optionally `inter_op_threads` (the sessions' inter-op threads; 1 runs the ops downstream of
-a batch in one fixed order, so that the original's unordered reads and writes of its
-counts always resolve alike), and `runs`, a list of runs, each with:
+optionally `inter_op_threads` (the sessions' inter-op threads; -1 runs every op in the
+calling thread, one at a time, so that the original's unordered read of its counts and
+add to them always resolve alike), and `runs`, a list of runs, each with:
   - `model_dir`: trained, or restored when it already holds a checkpoint;
   - `mode`: "full" (full batch), or the int `mini_batch_steps_per_iteration` of mini-batch;
   - `distance_metric`: "squared_euclidean" or "cosine";
