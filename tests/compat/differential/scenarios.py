@@ -10,6 +10,7 @@ row documents.
 """
 import dataclasses
 import os
+import re
 import warnings
 from typing import Callable, Dict, Optional, Tuple
 
@@ -409,8 +410,14 @@ def progress_logs_of_a_training_call(KMeans, est, model_dir, logs=None):
     kmeans = _kmeans(KMeans, est, model_dir, "full_batch", config=config)
     kmeans.train(inputs.constant(), steps=120)
     lines = logs.tracked(model_dir)
-    # How many `global_step/sec` lines the original printed depended on its timing (one or two).
-    return {"logs": [line for line in lines if "global_step/sec" not in line],
+    # Two things in these lines follow the original's timing, not its rules: how many
+    # `global_step/sec` lines it printed (one or two), and whether its `loss = ..., step = N`
+    # read the global step before or after that run's increment (N or N + 1; ours: N). So
+    # the rate lines are only counted present, and those steps are taken down to the
+    # multiple of log_step_count_steps they fall on.
+    floored = [re.sub(r"step = (\d+)", lambda found: f"step = {int(found.group(1)) // 50 * 50}", line)
+               if line.startswith("INFO loss = ") else line for line in lines]
+    return {"logs": [line for line in floored if "global_step/sec" not in line],
             "rate_logged": any("global_step/sec" in line for line in lines), **state(kmeans)}
 
 
