@@ -18,6 +18,7 @@ class CheckpointEvaluator:
     A checkpoint is evaluated once. One the Estimator says is not ready
     (`Estimator.ready_for_evaluation`: a KMeans checkpoint saved before its
     centers were chosen) is skipped with a log line, and asked about again on the next call.
+    So is one that training deletes (`keep_checkpoint_max`) while it is being restored.
 
     Args:
       estimator: the `Estimator`.
@@ -56,8 +57,17 @@ class CheckpointEvaluator:
                 self._skipped = path
             return False
         spec = self._eval_spec
-        metrics = estimator.evaluate(
-            spec.input_fn, steps=spec.steps, hooks=spec.hooks, checkpoint_path=path, name=spec.name)
+        try:
+            metrics = estimator.evaluate(
+                spec.input_fn, steps=spec.steps, hooks=spec.hooks, checkpoint_path=path, name=spec.name)
+        except (tf.errors.OpError, ValueError):
+            # Training may delete a checkpoint (keep_checkpoint_max) before or while it is
+            # read (ValueError from the path check, an OpError from the restore); a newer one
+            # then exists, and is evaluated next. Any other failure is raised.
+            if tf.io.gfile.exists(path + ".index"):
+                raise
+            log.info("Not evaluating %s: training deleted it while it was being restored", path)
+            return False
         final = self._max_steps is not None and metrics["global_step"] >= self._max_steps
         export_base = os.path.join(estimator.model_dir, EXPORT_DIRECTORY)
         self.export_results = [

@@ -1,8 +1,10 @@
 """The evaluator task and the one-checkpoint evaluations it shares with local runs, on the linear model."""
 import json
 import os
+import shutil
 
 import pytest
+import tensorflow as tf
 
 import kmeans_estimator as ke
 from kmeans_estimator.estimator import evaluator
@@ -85,3 +87,23 @@ def test_evaluator_task_index_must_be_0(trained_linear, linear_data, monkeypatch
     estimator = _reader(ke.Estimator, trained_linear, monkeypatch, tf_config)
     with pytest.raises(ValueError, match="TF_CONFIG may have one evaluator task, index 0, got index 1"):
         ke.train_and_evaluate(estimator, ke.TrainSpec(lambda: None), _eval_spec(linear_data, "second"))
+
+
+class DeletesTheCheckpointWhenAsked(ke.Estimator):
+    """Deletes the checkpoint between the evaluator's look and its restore, as training's
+    keep_checkpoint_max does to an evaluator that is a step behind."""
+
+    def ready_for_evaluation(self, checkpoint_path):
+        for path in tf.io.gfile.glob(checkpoint_path + ".*"):
+            tf.io.gfile.remove(path)
+        return True
+
+
+def test_a_checkpoint_deleted_while_it_is_restored_is_skipped(trained_linear, linear_data, tmp_path):
+    model_dir = str(tmp_path / "model")
+    shutil.copytree(trained_linear.model_dir, model_dir)
+    estimator = DeletesTheCheckpointWhenAsked(linear_model_fn, model_dir=model_dir, params={"learning_rate": 0.2})
+    exporter = RecordingExporter()
+    checkpoint_evaluator = evaluator.CheckpointEvaluator(estimator, _eval_spec(linear_data, "deleted", exporter), None)
+    assert not checkpoint_evaluator.evaluate_newest()
+    assert exporter.final_flags == [] and checkpoint_evaluator.eval_result is None
