@@ -147,7 +147,7 @@ def add_restore_fallback(fallback: RestoreFallback, graph: tf.Graph = None) -> N
     _RESTORE_FALLBACKS.setdefault(graph, []).append(fallback)
 
 
-def _saved_variables(graph):
+def saved_variables(graph):
     """{checkpoint key: variable} of a graph's saved variables under their own names."""
     return {variable.op.name: variable for variable in graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)}
 
@@ -177,7 +177,7 @@ class FallbackSaver(tf.compat.v1.train.Saver):
             raise ValueError(f"FallbackSaver saves the graph's variables: expected var_list None, got "
                              f"{saver_kwargs['var_list']!r}")
         super().__init__(**saver_kwargs)
-        self._own_keys = set(_saved_variables(tf.compat.v1.get_default_graph()))
+        self._own_keys = set(saved_variables(tf.compat.v1.get_default_graph()))
         sharded = saver_kwargs.get("sharded", False)
         self._fallback_savers = [
             (fallback, tf.compat.v1.train.Saver(var_list=fallback.var_list, sharded=sharded))
@@ -226,7 +226,7 @@ def check_restorable(checkpoint_path, graph):
     """
     with reading_checkpoint(checkpoint_path):
         stored = dict(tf.train.list_variables(checkpoint_path))
-    own = _saved_variables(graph)
+    own = saved_variables(graph)
     fallback = _fallback_for(stored, own, restore_fallbacks(graph))
     wanted_variables = own if fallback is None else fallback.var_list
     for name, variable in wanted_variables.items():

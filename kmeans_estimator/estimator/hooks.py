@@ -80,18 +80,23 @@ class _EventWritingHook(ScheduledHook):
         self._every_steps = every_steps
         self._output_dir = output_dir
         self._next_step = None
-        self._written = False
+        self._event_writer = None
+
+    def begin(self):
+        # Taken again by each session: the process's writers are closed when evicted.
+        self._event_writer = None
 
     @property
     def _writer(self):
-        """The event writer of `output_dir`, made on the first write: a call that fails
-        before its first step leaves no event file."""
-        self._written = True
-        return event_files.writer(self._output_dir)
+        """The event writer of `output_dir`, taken on the session's first write: a call
+        that fails before its first step leaves no event file."""
+        if self._event_writer is None:
+            self._event_writer = event_files.writer(self._output_dir)
+        return self._event_writer
 
     def end(self, session):
-        if self._written:
-            self._writer.flush()
+        if self._event_writer is not None:
+            self._event_writer.flush()
 
 
 class ProgressHook(_EventWritingHook):

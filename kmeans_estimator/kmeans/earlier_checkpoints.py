@@ -41,7 +41,7 @@ def add_fallback(*, centers: tf.Variable, state: variables.MiniBatchState) -> No
     """Lets the default graph, a mini-batch training graph with all its variables made,
     restore an earlier release's checkpoint by the rules above."""
     graph = tf.compat.v1.get_default_graph()
-    var_list = {variable.op.name: variable for variable in graph.get_collection(tf.compat.v1.GraphKeys.GLOBAL_VARIABLES)}
+    var_list = checkpoints.saved_variables(graph)
     del var_list[state.counts.op.name]
     var_list[EARLIER_COUNTS_KEY] = state.counts
     checkpoints.add_restore_fallback(checkpoints.RestoreFallback(var_list, _converted(state, centers)), graph)

@@ -167,7 +167,8 @@ def build_settings(
         raise TypeError(f"num_clusters must be a positive integer, got {num_clusters!r}")
     if num_clusters < 1:
         # The original's type: its init op rejected the count when training ran.
-        raise tf.errors.InvalidArgumentError(None, None, f"num_clusters must be a positive integer, got {num_clusters!r}")
+        raise tf.errors.InvalidArgumentError(
+            None, None, f"num_clusters must be a positive integer, got {num_clusters!r}")
     if distance_metric not in distances.METRICS:
         raise ValueError(f"distance_metric must be one of {distances.METRICS}, got {distance_metric!r}")
     if seed is not None and not is_integer(seed):

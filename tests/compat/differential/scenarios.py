@@ -587,7 +587,8 @@ def _raises_only_on_the_original(original_type, ours_type=None):
     return lambda original, ours: original["raised"] == original_type and ours["raised"] == ours_type
 
 
-@scenario(Difference("kmeans++ with `seed=None`", ("raised", "global_step"), _raises_only_on_the_original("ValueError")))
+@scenario(Difference("kmeans++ with `seed=None`", ("raised", "global_step"),
+                     _raises_only_on_the_original("ValueError")))
 def defect_kmeans_plus_plus_without_seed(KMeans, est, model_dir):
     kmeans = KMeans(3, model_dir=model_dir, use_mini_batch=False, initial_clusters=KMeans.KMEANS_PLUS_PLUS_INIT)
     error = raised(kmeans.train, inputs.constant(), steps=2)
